@@ -1,0 +1,232 @@
+"""Test fixtures: a real database built by migrations (SQLite, or PostgreSQL when
+``VAULT_TEST_DATABASE_URL`` is set), a fresh copy per test, an app, a client, a clock, factories.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyotp
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from vault import migrate
+from vault.app import create_app
+from vault.db import make_engine, unit_of_work
+from vault.identity.models import Role, User
+from vault.runtime import Runtime
+from vault.settings import Settings
+
+PG_URL = os.environ.get("VAULT_TEST_DATABASE_URL", "").strip()
+PASSWORD = "insecure-correct-horse-battery"
+TEST_SECRETS = {
+    "VAULT_SECRET_KEY": "insecure-test-session-key-0123456789abcdef",
+    "VAULT_CSRF_KEY": "insecure-test-csrf-key-0123456789abcdefgh",
+    "VAULT_FIELD_KEY": "insecure-test-field-key-0123456789abcdefg",
+    "VAULT_LOOKUP_KEY": "insecure-test-lookup-key-0123456789abcdef",
+}
+_counter = itertools.count()
+
+
+class Clock:
+    """A settable clock: tests move time instead of sleeping."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        """Move the clock forward."""
+        self.now += timedelta(**delta)
+
+
+def _pg_admin_url() -> str:
+    return make_url(PG_URL).set(drivername="postgresql+psycopg").render_as_string(False)
+
+
+@pytest.fixture(scope="session")
+def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database migrated to head once per run; tests get copies of it."""
+    if PG_URL:
+        name = f"vault_tpl_{os.getpid()}"
+        admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(_pg_admin_url()).set(database=name).render_as_string(False)
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield url
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    else:
+        path = tmp_path_factory.mktemp("template") / "vault.db"
+        engine = make_engine(f"sqlite:///{path}")
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield str(path)
+
+
+@pytest.fixture
+def database_url(template_database: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    if PG_URL:
+        name = f"vault_t_{os.getpid()}_{next(_counter)}"
+        admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+        template_name = make_url(template_database).database
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
+        yield make_url(_pg_admin_url()).set(database=name).render_as_string(False)
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    else:
+        target = tmp_path / "vault.db"
+        shutil.copy(template_database, target)
+        yield f"sqlite:///{target}"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """The vault's data directory for one test."""
+    path = tmp_path / "instance"
+    path.mkdir(mode=0o700)
+    return path
+
+
+@pytest.fixture
+def environ(database_url: str, data_dir: Path) -> dict[str, str]:
+    """A production-mode environment with test secrets."""
+    return {
+        "VAULT_MODE": "production",
+        "VAULT_DATA_DIR": str(data_dir),
+        "VAULT_DATABASE_URL": database_url,
+        **TEST_SECRETS,
+    }
+
+
+@pytest.fixture
+def settings(environ: dict[str, str]) -> Settings:
+    """Settings for one test."""
+    return Settings.from_env(environ, testing=True)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The app's clock, during the demo programme's call for applications."""
+    return Clock(datetime(2026, 12, 1, 1, 0, tzinfo=UTC))
+
+
+class EnglishClient(FlaskClient):
+    """A test client whose browser asks for English (the vault defaults to Korean)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+
+
+@pytest.fixture
+def app(settings: Settings, clock: Clock) -> Iterator[Flask]:
+    """The web application."""
+    application = create_app(settings, clock=clock)
+    application.test_client_class = EnglishClient
+    yield application
+    application.extensions["vault"].engine.dispose()
+
+
+@pytest.fixture
+def runtime(app: Flask) -> Runtime:
+    """The app's runtime (engine, sessions, keys, clock)."""
+    return app.extensions["vault"]
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A browser-like client (cookies kept between requests)."""
+    return app.test_client()
+
+
+@dataclass
+class Account:
+    """A created test account and what is needed to sign in as it."""
+
+    id: uuid.UUID
+    email: str
+    password: str
+    role: Role
+    totp_secret: str | None = None
+
+    def totp(self, clock: Clock, offset_steps: int = 0) -> str:
+        """The TOTP code at the clock's time (plus some 30-second steps)."""
+        assert self.totp_secret
+        return pyotp.TOTP(self.totp_secret).at(clock() + timedelta(seconds=30 * offset_steps))
+
+
+@pytest.fixture
+def make_user(runtime: Runtime, clock: Clock):
+    """Factory: ``make_user(role, mfa=False, email=None, demo=False)`` → ``Account``."""
+
+    def make(role: Role = Role.APPLICANT, *, mfa: bool = False, email: str | None = None,
+             demo: bool = False, password: str = PASSWORD) -> Account:
+        email = email or f"{role.value}-{uuid.uuid4().hex[:8]}@test.example"
+        with unit_of_work(runtime.sessions) as session:
+            identity = runtime.identity(session)
+            user = identity.create_user(email=email, display_name=f"Test {role.value}",
+                                        role=role, password=password, demo_account=demo)
+            secret = None
+            if mfa:
+                secret = identity.begin_totp_enrolment(user)
+                # Enrol with the code of the previous step so that the current step's code
+                # is still unused for the sign-in under test.
+                code = pyotp.TOTP(secret).at(clock() - timedelta(seconds=30))
+                identity.confirm_totp_enrolment(user, code)
+            return Account(user.id, email, password, role, secret)
+
+    return make
+
+
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_from(client: FlaskClient, path: str = "/login") -> str:
+    """The CSRF token of the form on ``path``, as a browser would read it."""
+    response = client.get(path)
+    match = _CSRF.search(response.get_data(as_text=True))
+    assert match, f"no CSRF token on {path} ({response.status_code})"
+    return match.group(1)
+
+
+def sign_in(client: FlaskClient, account: Account, clock: Clock | None = None):
+    """Sign in through the real forms (password, then the TOTP code if enrolled)."""
+    token = csrf_from(client, "/login")
+    response = client.post("/login", data={"email": account.email, "password": account.password,
+                                           "csrf_token": token})
+    if account.totp_secret and response.status_code == 302 and "/login/code" in response.location:
+        assert clock is not None
+        token = csrf_from(client, "/login/code")
+        response = client.post("/login/code", data={"code": account.totp(clock),
+                                                    "csrf_token": token})
+    return response
+
+
+def get_user(runtime: Runtime, user_id: uuid.UUID) -> User:
+    """A fresh copy of a user row."""
+    with unit_of_work(runtime.sessions) as session:
+        user = session.get(User, user_id)
+        assert user is not None
+        return user

@@ -1,0 +1,111 @@
+"""The application factory. Nothing happens at import time; ``create_app`` does the wiring."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from vault.access import AccessDenied
+from vault.db import utcnow
+from vault.runtime import Runtime
+from vault.settings import Settings
+from vault.web import account, api, auth, home, i18n, misc, programmes, security
+from vault.web.context import finish_request, rollback_request
+from vault.web.i18n import gettext as _
+
+csrf = CSRFProtect()
+
+
+class VaultFlask(Flask):
+    """Flask with the request's unit of work: roll back whenever a handler raises."""
+
+    def handle_user_exception(self, e: Exception) -> Response:  # type: ignore[override]
+        """Roll back the request's changes before any error response is built."""
+        rollback_request()
+        return super().handle_user_exception(e)
+
+
+def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Flask:
+    """Build the web application for ``settings``."""
+    app = VaultFlask(__name__.split(".")[0], template_folder="web/templates",
+                     static_folder="web/static")
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        WTF_CSRF_SECRET_KEY=settings.csrf_key.encode(),
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session that holds it
+        SESSION_COOKIE_NAME="vault_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.force_https_cookies,
+        PERMANENT_SESSION_LIFETIME=settings.session_lifetime,
+        MAX_CONTENT_LENGTH=1024 * 1024,  # forms only; document uploads stream on their own route
+        TESTING=settings.testing,
+    )
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies,
+            x_host=settings.trusted_proxies,
+        )
+    app.extensions["vault"] = Runtime.build(settings, clock=clock)
+
+    csrf.init_app(app)
+    i18n.init_app(app)
+    security.init_app(app)
+    for blueprint in (auth.bp, account.bp, home.bp, programmes.bp, api.bp, misc.i18n_bp,
+                      misc.health_bp):
+        app.register_blueprint(blueprint)
+
+    @app.after_request
+    def commit(response: Response) -> Response:
+        finish_request(commit=response.status_code < 500)
+        return response
+
+    @app.teardown_request
+    def close(_error: BaseException | None) -> None:
+        finish_request(commit=False)
+
+    @app.context_processor
+    def template_globals() -> dict[str, object]:
+        return {"demo_mode": settings.demo}
+
+    app.register_error_handler(AccessDenied, _access_denied)
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+    return app
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _error(status: int, code: str, message: str) -> tuple[Response | str, int]:
+    if _wants_json():
+        return jsonify(error=code, message=message), status
+    return render_template("error.html", status=status, message=message), status
+
+
+def _access_denied(_error_: AccessDenied) -> tuple[Response | str, int]:
+    return _error(403, "forbidden", _("You do not have access to this page."))
+
+
+def _csrf_error(_error_: CSRFError) -> tuple[Response | str, int]:
+    message = _("The form expired or did not come from this site. Reload the page and try again.")
+    return _error(400, "csrf", message)
+
+
+def _http_error(error: HTTPException) -> tuple[Response | str, int]:
+    status = error.code or 500
+    messages = {
+        400: _("The request was malformed."),
+        403: _("You do not have access to this page."),
+        404: _("There is nothing at this address."),
+        405: _("This address does not accept that method."),
+        413: _("The request is too large."),
+    }
+    return _error(status, error.name.lower().replace(" ", "_"),
+                  messages.get(status, _("The request could not be handled.")))

@@ -1,0 +1,205 @@
+"""The ``vault`` command for operators: init, database, users, programmes.
+
+Each command is one unit of work: it commits when it succeeds and writes nothing when it fails.
+Errors print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup
+from sqlalchemy.orm import Session
+
+from vault import migrate
+from vault.consortia.service import ConsortiumService
+from vault.db import unit_of_work
+from vault.demo import create_demo, demo_exists, format_credentials
+from vault.identity.errors import IdentityError
+from vault.identity.models import Role
+from vault.programmes.definition import DefinitionError
+from vault.programmes.service import ProgrammeService
+from vault.runtime import Runtime
+from vault.settings import DEMO_MARKER, Settings, SettingsError
+
+
+class CommandError(click.ClickException):
+    """A clear, expected failure of a command (bad input, duplicate, unknown)."""
+
+    exit_code = 2
+
+
+def _runtime() -> Runtime:
+    return current_app.extensions["vault"]
+
+
+@contextmanager
+def _work() -> Iterator[Session]:
+    with unit_of_work(_runtime().sessions) as session:
+        yield session
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (created 0600, never briefly world-readable)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+
+
+def _create_app() -> Flask:
+    from vault.app import create_app
+
+    return create_app(Settings.from_env())
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False,
+             load_dotenv=False, set_debug_flag=False)
+def cli() -> None:
+    """Operate a vault: initialise it, manage accounts and programmes."""
+
+
+@cli.command("init")
+@click.option("--demo", is_flag=True, help="Also create the fictional demo programme data.")
+def init_command(demo: bool) -> None:
+    """Create the data directory, migrate the database and load the programme definitions.
+
+    Safe to run again: an initialised vault is brought up to date, nothing is duplicated.
+    """
+    runtime = _runtime()
+    settings = runtime.settings
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    migrate.upgrade(runtime.engine)
+    click.echo(f"Database ready: {runtime.engine.url.render_as_string(hide_password=True)}")
+    with _work() as session:
+        programmes = ProgrammeService(session)
+        for definition in runtime.definitions.values():
+            _, changed = programmes.sync(definition)
+            state = "loaded" if changed else "unchanged"
+            click.echo(f"Programme {definition.code}: {state} ({definition.source.name})")
+    if not demo:
+        return
+    if not runtime.definitions:
+        raise CommandError("--demo needs a programme definition in " + str(settings.programmes_dir))
+    code = "sovereign-ai-2025" if "sovereign-ai-2025" in runtime.definitions else min(
+        runtime.definitions)
+    with _work() as session:
+        programme = ProgrammeService(session).by_code(code)
+        if programme is None:  # pragma: no cover - synced just above
+            raise CommandError(f"programme {code} is missing")
+        if demo_exists(session, programme):
+            click.echo(f"Demo data already present; logins are in {settings.credentials_file}")
+            (settings.data_dir / DEMO_MARKER).touch(mode=0o600)
+            return
+        credentials = create_demo(
+            session, runtime.identity(session),
+            ConsortiumService(session, cipher=runtime.cipher), programme,
+        )
+        table = format_credentials(credentials)
+        _write_private(settings.credentials_file, table)
+    (settings.data_dir / DEMO_MARKER).touch(mode=0o600)
+    click.echo(f"Demo data created. Logins (also in {settings.credentials_file}, mode 0600):")
+    click.echo(table)
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Database schema migrations."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Migrate the database schema up to a revision."""
+    migrate.upgrade(_runtime().engine, revision)
+    click.echo(f"Database at {revision}")
+
+
+@db_group.command("downgrade")
+@click.option("--revision", required=True, help="Target revision, or 'base' to drop everything.")
+def db_downgrade(revision: str) -> None:
+    """Migrate the database schema down to a revision."""
+    migrate.downgrade(_runtime().engine, revision)
+    click.echo(f"Database at {revision}")
+
+
+@cli.group("user")
+def user_group() -> None:
+    """Accounts."""
+
+
+@user_group.command("add")
+@click.option("--email", required=True)
+@click.option("--name", "display_name", required=True, help="Display name.")
+@click.option("--role", type=click.Choice([role.value for role in Role]), required=True)
+@click.option("--org", "organization", help="Name of a registered organisation (affiliation).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def user_add(email: str, display_name: str, role: str, organization: str | None,
+             password_stdin: bool) -> None:
+    """Create an account; the password comes from a prompt or standard input."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with _work() as session:
+            identity = _runtime().identity(session)
+            org = identity.find_organization(organization) if organization else None
+            user = identity.create_user(email=email, display_name=display_name, role=Role(role),
+                                        password=password, organization=org)
+            click.echo(f"Created {user.role.value} {user.email}")
+    except IdentityError as error:
+        raise CommandError(str(error)) from None
+
+
+@user_group.command("list")
+def user_list() -> None:
+    """List accounts: e-mail, role, MFA, active, name."""
+    with _work() as session:
+        users = _runtime().identity(session).list_users()
+        click.echo(f"{'e-mail':<36} {'role':<10} {'mfa':<4} {'active':<6} name")
+        for user in users:
+            click.echo(f"{user.email:<36} {user.role.value:<10} "
+                       f"{'yes' if user.mfa_enabled else 'no':<4} "
+                       f"{'yes' if user.active else 'no':<6} {user.display_name}")
+
+
+@user_group.command("deactivate")
+@click.option("--email", required=True)
+def user_deactivate(email: str) -> None:
+    """Deactivate an account and end all its sessions at once."""
+    try:
+        with _work() as session:
+            user = _runtime().identity(session).deactivate(email)
+            click.echo(f"Deactivated {user.email}; its sessions have ended")
+    except IdentityError as error:
+        raise CommandError(str(error)) from None
+
+
+@cli.group("programme")
+def programme_group() -> None:
+    """Programme definitions."""
+
+
+@programme_group.command("list")
+def programme_list() -> None:
+    """List programmes with their deadline and current stage."""
+    with _work() as session:
+        for programme in ProgrammeService(session).list():
+            click.echo(f"{programme.code:<24} {programme.submission_deadline.isoformat():<27} "
+                       f"{programme.current_stage:<12} {programme.title_en}")
+
+
+def main() -> None:
+    """Console entry point: settings and definition errors are one clear line, exit status 2."""
+    try:
+        cli.main(prog_name="vault")
+    except (SettingsError, DefinitionError) as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)

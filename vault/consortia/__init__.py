@@ -1,0 +1,1 @@
+"""Consortia: a lead organisation, its confidential partner list, and its applicant users."""

@@ -1,0 +1,13 @@
+"""Domain errors of the consortium service."""
+
+
+class ConsortiumError(Exception):
+    """Base class of consortium errors."""
+
+
+class DuplicateConsortium(ConsortiumError):
+    """A consortium with this name already applies to the programme."""
+
+
+class NoConsortium(ConsortiumError):
+    """The applicant account is not a contact of any consortium in the programme."""

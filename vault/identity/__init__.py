@@ -1,0 +1,1 @@
+"""Identity: accounts, roles, passwords, sessions and multi-factor authentication."""

@@ -1,0 +1,348 @@
+"""Accounts: creation, sign-in with throttling, TOTP enrolment and verification, recovery codes,
+password changes and server-side session revocation.
+
+The service only flushes; the caller's unit of work commits. Failed attempts are recorded by
+the caller committing even though the attempt failed (see ``vault.web.auth``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from importlib import resources
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from vault import crypto
+from vault.identity import mfa
+from vault.identity.errors import (
+    AccountLocked,
+    DuplicateEmail,
+    InvalidCode,
+    InvalidCredentials,
+    InvalidEmail,
+    UnknownOrganization,
+    UnknownUser,
+    WeakPassword,
+)
+from vault.identity.models import LoginThrottle, RecoveryCode, Role, User
+from vault.organizations.models import Organization
+
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 128
+RECOVERY_CODE_COUNT = 10
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class ThrottlePolicy:
+    """How many consecutive failures lock an account identifier, and for how long."""
+
+    max_failures: int
+    lockout: timedelta
+
+
+def email_key(email: str) -> str:
+    """The case-insensitive identity of an e-mail address."""
+    return unicodedata.normalize("NFKC", email).strip().casefold()
+
+
+@cache
+def _common_passwords() -> frozenset[str]:
+    text = resources.files("vault.identity").joinpath("common-passwords.txt").read_text("utf-8")
+    return frozenset(
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
+
+
+def check_password_rules(password: str, *, email: str = "", display_name: str = "") -> None:
+    """Enforce length 12 to 128 and refuse common or personal passwords; raises ``WeakPassword``.
+
+    There are deliberately no composition rules (NIST SP 800-63B, ASVS 5.0).
+    """
+    length = len(password)
+    if length < MIN_PASSWORD_LENGTH:
+        raise WeakPassword(f"Passwords must be at least {MIN_PASSWORD_LENGTH} characters long.")
+    if length > MAX_PASSWORD_LENGTH:
+        raise WeakPassword(f"Passwords must be at most {MAX_PASSWORD_LENGTH} characters long.")
+    lowered = password.casefold()
+    if lowered in _common_passwords() or len(set(lowered)) <= 2:
+        raise WeakPassword("This password is too common. Choose another one.")
+    personal = {email_key(email), email_key(email).split("@")[0], display_name.casefold()}
+    if lowered in {value for value in personal if value}:
+        raise WeakPassword("The password must not be your e-mail address or name.")
+
+
+class IdentityService:
+    """Account operations on one database session."""
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        cipher: crypto.FieldCipher,
+        lookup: crypto.LookupKey,
+        throttle: ThrottlePolicy,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.session = session
+        self.cipher = cipher
+        self.lookup = lookup
+        self.throttle = throttle
+        self.clock = clock
+
+    # -- accounts -------------------------------------------------------------------------
+
+    def create_user(
+        self,
+        *,
+        email: str,
+        display_name: str,
+        role: Role,
+        password: str,
+        organization: Organization | None = None,
+        demo_account: bool = False,
+    ) -> User:
+        """Create an account; raises ``InvalidEmail``, ``DuplicateEmail`` or ``WeakPassword``."""
+        email = email.strip()
+        if not _EMAIL.match(email) or len(email) > 254:
+            raise InvalidEmail(f"{email!r} is not a valid e-mail address.")
+        display_name = display_name.strip()
+        if not display_name or len(display_name) > 200:
+            raise InvalidEmail("A display name of 1 to 200 characters is required.")
+        key = email_key(email)
+        if self.find_by_email(email) is not None:
+            raise DuplicateEmail(f"An account with e-mail {email} already exists.")
+        check_password_rules(password, email=email, display_name=display_name)
+        user = User(
+            id=uuid.uuid4(),
+            email=email,
+            email_key=key,
+            display_name=display_name,
+            role=role,
+            organization=organization,
+            password_hash=crypto.hash_password(password),
+            password_changed_at=self.clock(),
+            demo_account=demo_account,
+            session_generation=0,
+            active=True,
+        )
+        self.session.add(user)
+        try:
+            # A concurrent insert of the same address loses here rather than at commit.
+            with self.session.begin_nested():
+                self.session.flush()
+        except IntegrityError:
+            raise DuplicateEmail(f"An account with e-mail {email} already exists.") from None
+        return user
+
+    def find_by_email(self, email: str) -> User | None:
+        """The account with this address (case-insensitively), if any."""
+        return self.session.scalar(select(User).where(User.email_key == email_key(email)))
+
+    def get(self, user_id: uuid.UUID) -> User | None:
+        """The account with this id, if any."""
+        return self.session.get(User, user_id)
+
+    def list_users(self) -> list[User]:
+        """Every account, ordered by role and e-mail address."""
+        return list(self.session.scalars(select(User).order_by(User.role, User.email_key)))
+
+    def find_organization(self, name: str) -> Organization:
+        """The registered organisation with this name; raises ``UnknownOrganization``."""
+        organization = self.session.scalar(select(Organization).where(Organization.name == name))
+        if organization is None:
+            raise UnknownOrganization(f"No organisation named {name!r} is registered.")
+        return organization
+
+    def deactivate(self, email: str) -> User:
+        """Deactivate an account and end all its sessions; raises ``UnknownUser``."""
+        user = self.find_by_email(email)
+        if user is None:
+            raise UnknownUser(f"No account has e-mail {email}.")
+        user.active = False
+        self.end_all_sessions(user)
+        return user
+
+    def end_all_sessions(self, user: User) -> None:
+        """Invalidate every session of the user, on every device (logout, deactivation)."""
+        self.session.execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(session_generation=User.session_generation + 1)
+        )
+        self.session.refresh(user, ["session_generation"])
+
+    def change_password(self, user: User, current: str, new: str) -> None:
+        """Replace the password and end every session; raises ``InvalidCredentials``,
+        ``AccountLocked`` or ``WeakPassword``."""
+        self.check_not_locked(user.email_key)
+        if not crypto.verify_password(user.password_hash, current):
+            self.record_failure(user.email_key)
+            raise InvalidCredentials("The current password is wrong.")
+        check_password_rules(new, email=user.email, display_name=user.display_name)
+        user.password_hash = crypto.hash_password(new)
+        user.password_changed_at = self.clock()
+        self.end_all_sessions(user)
+
+    # -- sign-in --------------------------------------------------------------------------
+
+    def authenticate(self, email: str, password: str) -> User:
+        """Check a password sign-in; raises ``AccountLocked`` or ``InvalidCredentials``.
+
+        Unknown address, wrong password and inactive account are one error with the same cost
+        (the password is verified against a dummy hash when there is no account).
+        """
+        key = email_key(email)
+        self.check_not_locked(key)
+        user = self.session.scalar(select(User).where(User.email_key == key))
+        valid = crypto.verify_password(user.password_hash if user else None, password)
+        if not valid or user is None or not user.active:
+            self.record_failure(key)
+            raise InvalidCredentials("Invalid e-mail address or password.")
+        if crypto.password_needs_rehash(user.password_hash):
+            user.password_hash = crypto.hash_password(password)
+        return user
+
+    def complete_sign_in(self, user: User) -> None:
+        """Record a fully authenticated sign-in (all factors passed) and clear the failures."""
+        user.last_login_at = self.clock()
+        self.session.execute(
+            update(LoginThrottle)
+            .where(LoginThrottle.key == self._throttle_key(user.email_key))
+            .values(failures=0, locked_until=None)
+        )
+
+    def check_not_locked(self, key: str) -> None:
+        """Raise ``AccountLocked`` while the identifier is locked out."""
+        throttle = self.session.get(LoginThrottle, self._throttle_key(key))
+        now = self.clock()
+        if throttle is not None and throttle.locked_until and throttle.locked_until > now:
+            raise AccountLocked(throttle.locked_until - now)
+
+    def record_failure(self, key: str) -> None:
+        """Count a failed attempt for the identifier; lock it after too many in a row."""
+        now = self.clock()
+        digest = self._throttle_key(key)
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        # One atomic upsert, so concurrent failures are all counted.
+        statement = insert(LoginThrottle).values(key=digest, failures=1, last_failure_at=now)
+        statement = statement.on_conflict_do_update(
+            index_elements=[LoginThrottle.key],
+            set_={"failures": LoginThrottle.failures + 1, "last_failure_at": now},
+        )
+        self.session.execute(statement)
+        self.session.execute(
+            update(LoginThrottle)
+            .where(LoginThrottle.key == digest)
+            .where(LoginThrottle.failures >= self.throttle.max_failures)
+            .values(failures=0, locked_until=now + self.throttle.lockout)
+        )
+        self.session.expire_all()
+
+    def _throttle_key(self, key: str) -> str:
+        return self.lookup.digest("login:" + key)
+
+    # -- TOTP -----------------------------------------------------------------------------
+
+    def begin_totp_enrolment(self, user: User) -> str:
+        """A new TOTP seed for the user to scan, kept sealed until confirmed; returns the seed."""
+        if user.totp_pending_sealed is not None:
+            return self.pending_totp_secret(user)
+        secret = mfa.new_secret()
+        user.totp_pending_sealed = self.cipher.seal("users", "totp_pending", user.id, secret)
+        self.session.flush()
+        return secret
+
+    def pending_totp_secret(self, user: User) -> str:
+        """The seed shown during enrolment (the one ``begin_totp_enrolment`` created)."""
+        if user.totp_pending_sealed is None:
+            raise InvalidCode("No enrolment is in progress.")
+        return self.cipher.open("users", "totp_pending", user.id, user.totp_pending_sealed)
+
+    def confirm_totp_enrolment(self, user: User, code: str) -> list[str]:
+        """Activate the pending seed with a first valid code; returns fresh recovery codes.
+
+        Raises ``InvalidCode`` (counted toward throttling) or ``AccountLocked``.
+        """
+        self.check_not_locked(user.email_key)
+        secret = self.pending_totp_secret(user)
+        step = mfa.matching_step(secret, code, self.clock(), after_step=None)
+        if step is None:
+            self.record_failure(user.email_key)
+            raise InvalidCode("The code is wrong or has expired.")
+        user.totp_secret_sealed = self.cipher.seal("users", "totp_secret", user.id, secret)
+        user.totp_pending_sealed = None
+        user.totp_enabled_at = self.clock()
+        user.totp_last_step = step
+        return self.regenerate_recovery_codes(user)
+
+    def verify_second_factor(self, user: User, code: str) -> str:
+        """Check a TOTP code or a recovery code; returns ``"totp"`` or ``"recovery"``.
+
+        Each code works once: a TOTP code for a time step already used, or a used recovery code,
+        is refused. Raises ``InvalidCode`` (counted toward throttling) or ``AccountLocked``.
+        """
+        self.check_not_locked(user.email_key)
+        if user.totp_secret_sealed is None:
+            raise InvalidCode("No second factor is enrolled.")
+        cleaned = code.strip().replace(" ", "")
+        if mfa.looks_like_totp(cleaned):
+            secret = self.cipher.open("users", "totp_secret", user.id, user.totp_secret_sealed)
+            step = mfa.matching_step(secret, cleaned, self.clock(), after_step=user.totp_last_step)
+            # Claim the step with a conditional update: of two concurrent requests with the same
+            # code, only one can move totp_last_step forward.
+            if step is not None and self._claim_step(user, step):
+                return "totp"
+        elif self._use_recovery_code(user, cleaned):
+            return "recovery"
+        self.record_failure(user.email_key)
+        raise InvalidCode("The code is wrong, expired or already used.")
+
+    def _claim_step(self, user: User, step: int) -> bool:
+        result = self.session.execute(
+            update(User)
+            .where(User.id == user.id)
+            .where((User.totp_last_step.is_(None)) | (User.totp_last_step < step))
+            .values(totp_last_step=step)
+        )
+        self.session.refresh(user, ["totp_last_step"])
+        return result.rowcount == 1
+
+    def _use_recovery_code(self, user: User, code: str) -> bool:
+        digest = crypto.digest_secret(mfa.normalise_recovery_code(code))
+        result = self.session.execute(
+            update(RecoveryCode)
+            .where(RecoveryCode.user_id == user.id)
+            .where(RecoveryCode.code_digest == digest)
+            .where(RecoveryCode.used_at.is_(None))
+            .values(used_at=self.clock())
+        )
+        return result.rowcount == 1
+
+    def regenerate_recovery_codes(self, user: User) -> list[str]:
+        """Replace the user's recovery codes; returns the new codes (shown once, stored hashed)."""
+        self.session.execute(RecoveryCode.__table__.delete().where(RecoveryCode.user_id == user.id))
+        codes = [crypto.random_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
+        for code in codes:
+            digest = crypto.digest_secret(mfa.normalise_recovery_code(code))
+            self.session.add(RecoveryCode(user_id=user.id, code_digest=digest))
+        self.session.flush()
+        return codes
+
+    def remaining_recovery_codes(self, user: User) -> int:
+        """How many unused recovery codes the user has."""
+        return self.session.scalar(
+            select(func.count())
+            .select_from(RecoveryCode)
+            .where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
+        ) or 0

@@ -1,0 +1,25 @@
+"""Every model, imported once so that ``Base.metadata`` is complete (Alembic, tests)."""
+
+from vault.consortia.models import Consortium, ConsortiumContact, ConsortiumMember
+from vault.db import Base
+from vault.documents.models import Document, Submission, SubmissionState
+from vault.identity.models import LoginThrottle, RecoveryCode, Role, User
+from vault.organizations.models import Organization, OrganizationKind
+from vault.programmes.models import Programme
+
+__all__ = [
+    "Base",
+    "Consortium",
+    "ConsortiumContact",
+    "ConsortiumMember",
+    "Document",
+    "LoginThrottle",
+    "Organization",
+    "OrganizationKind",
+    "Programme",
+    "RecoveryCode",
+    "Role",
+    "Submission",
+    "SubmissionState",
+    "User",
+]

@@ -1,0 +1,1 @@
+"""Organisations: companies, universities, research institutes and public bodies."""

@@ -1,0 +1,1 @@
+"""Programmes: calls for applications, defined as data in ``policies/programmes``."""

@@ -1,0 +1,374 @@
+"""Programme definitions: the TOML files in ``policies/programmes`` that describe a call.
+
+A definition is data an officer edits, so loading is strict: every error names the file, the
+field (a dotted path with 0-based indices, e.g. ``document_kinds[1].media_types``) and the
+problem, and unknown keys are errors so a typo cannot silently drop a rule. To add a key later,
+add it to the matching ``*_KEYS`` set and read it in the matching ``_read_*`` function.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any, Literal
+
+#: The value of ``current_stage`` while the call is open and no stage has started yet.
+CALL = "call"
+
+#: ``per`` values: one document for the consortium, or one for each partner.
+PER_VALUES = ("consortium", "partner")
+
+#: Upper bound of ``max_size_mb``; beyond this a value is a typo, not a real limit.
+MAX_SIZE_MB_LIMIT = 100_000
+
+#: Titles are stored in ``String(300)`` columns.
+MAX_TITLE_LENGTH = 300
+
+PROGRAMME_KEYS = frozenset(
+    {
+        "code",
+        "title_ko",
+        "title_en",
+        "submission_opens",
+        "submission_deadline",
+        "current_stage",
+        "document_kinds",
+        "stages",
+    }
+)
+DOCUMENT_KIND_KEYS = frozenset(
+    {"id", "title_ko", "title_en", "media_types", "max_size_mb", "required", "per"}
+)
+STAGE_KEYS = frozenset({"id", "title_ko", "title_en", "review_opens", "review_closes"})
+
+_CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+_ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# RFC 6838 restricted names, lowercase only so stored and compared values are canonical;
+# parameters (";charset=...") and wildcards are deliberately not allowed.
+_MEDIA_NAME = r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}"
+_MEDIA_TYPE_RE = re.compile(rf"^{_MEDIA_NAME}/{_MEDIA_NAME}$")
+_MEDIA_TYPES_PROBLEM = 'must be a non-empty list of media types like "application/pdf"'
+
+
+class DefinitionError(ValueError):
+    """A programme definition file is unreadable or invalid."""
+
+    def __init__(self, file: str, field: str | None, problem: str) -> None:
+        self.file = file
+        self.field = field
+        self.problem = problem
+        where = f"{file}: {field}" if field else file
+        super().__init__(f"{where}: {problem}")
+
+
+def _is_korean(locale: str) -> bool:
+    # Accept "ko", "ko-KR" and "ko_KR"; everything else falls back to English.
+    return re.split(r"[-_]", locale, maxsplit=1)[0].lower() == "ko"
+
+
+@dataclass(frozen=True)
+class DocumentKind:
+    """A kind of document applicants upload, e.g. the project proposal."""
+
+    id: str
+    title_ko: str
+    title_en: str
+    media_types: tuple[str, ...]
+    max_size_bytes: int
+    required: bool
+    per: Literal["consortium", "partner"]
+
+    def title(self, locale: str) -> str:
+        """The title in the given locale (Korean or English)."""
+        return self.title_ko if _is_korean(locale) else self.title_en
+
+
+@dataclass(frozen=True)
+class Stage:
+    """An evaluation stage with its review window."""
+
+    id: str
+    title_ko: str
+    title_en: str
+    review_opens: datetime
+    review_closes: datetime
+
+    def title(self, locale: str) -> str:
+        """The title in the given locale (Korean or English)."""
+        return self.title_ko if _is_korean(locale) else self.title_en
+
+
+@dataclass(frozen=True)
+class ProgrammeDefinition:
+    """A validated programme definition and the file it came from."""
+
+    code: str
+    title_ko: str
+    title_en: str
+    submission_opens: datetime
+    submission_deadline: datetime
+    #: ``CALL`` or the id of one of ``stages``.
+    current_stage: str
+    document_kinds: tuple[DocumentKind, ...]
+    stages: tuple[Stage, ...]
+    source: Path
+    #: SHA-256 (hex) of the file bytes, so a record can say which version it was built from.
+    sha256: str
+
+    def title(self, locale: str) -> str:
+        """The title in the given locale (Korean or English)."""
+        return self.title_ko if _is_korean(locale) else self.title_en
+
+    def document_kind(self, id: str) -> DocumentKind:
+        """The document kind with this id; raises KeyError if there is none."""
+        for kind in self.document_kinds:
+            if kind.id == id:
+                return kind
+        raise KeyError(f"programme {self.code!r} has no document kind {id!r}")
+
+    def stage(self, id: str) -> Stage:
+        """The stage with this id; raises KeyError if there is none."""
+        for stage in self.stages:
+            if stage.id == id:
+                return stage
+        raise KeyError(f"programme {self.code!r} has no stage {id!r}")
+
+
+class _Table:
+    """One TOML table being read: tracks its dotted path and which keys were consumed."""
+
+    def __init__(self, file: str, path: str, data: dict[str, Any], allowed: frozenset[str]):
+        self.file = file
+        self.path = path
+        self.data = data
+        self.allowed = allowed
+
+    def field(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def error(self, key: str, problem: str) -> DefinitionError:
+        return DefinitionError(self.file, self.field(key), problem)
+
+    def check_keys(self) -> None:
+        # Checked first so a misspelt key is reported as a typo rather than as "missing".
+        for key in sorted(set(self.data) - self.allowed):
+            close = difflib.get_close_matches(key, sorted(self.allowed), n=1)
+            hint = f'; did you mean "{close[0]}"?' if close else ""
+            raise self.error(key, f"unknown key{hint}")
+
+    def get(self, key: str) -> Any:
+        if key not in self.data:
+            raise self.error(key, "required key is missing")
+        return self.data[key]
+
+    def slug(self, key: str, pattern: re.Pattern[str], shape: str) -> str:
+        value = self.get(key)
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise self.error(key, f"must be {shape}, got {value!r}")
+        return value
+
+    def title(self, key: str) -> str:
+        value = self.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(key, "must be a non-empty string")
+        if len(value) > MAX_TITLE_LENGTH:
+            raise self.error(key, f"must be at most {MAX_TITLE_LENGTH} characters")
+        return value
+
+    def aware_datetime(self, key: str) -> datetime:
+        value = self.get(key)
+        # A local date-time would be read in whatever zone the server runs in, and a deadline
+        # must mean the same instant for everybody, so an explicit offset is required.
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                raise self.error(
+                    key,
+                    "must have a UTC offset, e.g. 2027-01-15T18:00:00+09:00 (got a local "
+                    "date-time without offset)",
+                )
+            return value
+        if isinstance(value, date | time):
+            kind = "a date" if isinstance(value, date) else "a time"
+            raise self.error(
+                key,
+                f"must be a date-time with a UTC offset, e.g. 2027-01-15T18:00:00+09:00 "
+                f"(got {kind})",
+            )
+        raise self.error(key, f"must be a date-time with a UTC offset, got {value!r}")
+
+    def array_of_tables(self, key: str) -> list[dict[str, Any]]:
+        value = self.get(key)
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            raise self.error(key, f"must be an array of tables ([[{key}]])")
+        if not value:
+            raise self.error(key, "must have at least one entry")
+        return value
+
+
+def _read_document_kind(file: str, index: int, data: dict[str, Any]) -> DocumentKind:
+    table = _Table(file, f"document_kinds[{index}]", data, DOCUMENT_KIND_KEYS)
+    table.check_keys()
+    kind_id = table.slug("id", _ID_RE, "a lowercase identifier like proposal or budget_plan")
+    title_ko = table.title("title_ko")
+    title_en = table.title("title_en")
+
+    media_types = table.get("media_types")
+    if not isinstance(media_types, list) or not media_types:
+        raise table.error("media_types", _MEDIA_TYPES_PROBLEM)
+    for position, media_type in enumerate(media_types):
+        if not isinstance(media_type, str) or not _MEDIA_TYPE_RE.fullmatch(media_type):
+            raise table.error(
+                f"media_types[{position}]",
+                f'{media_type!r} is not a lowercase media type like "application/pdf"',
+            )
+        if media_types.index(media_type) != position:
+            raise table.error(f"media_types[{position}]", f"duplicate media type {media_type!r}")
+
+    max_size_mb = table.get("max_size_mb")
+    # bool is an int in Python; "max_size_mb = true" is a mistake, not 1 MiB.
+    if (
+        not isinstance(max_size_mb, int)
+        or isinstance(max_size_mb, bool)
+        or not 0 < max_size_mb <= MAX_SIZE_MB_LIMIT
+    ):
+        raise table.error(
+            "max_size_mb", f"must be a whole number of MiB from 1 to {MAX_SIZE_MB_LIMIT}"
+        )
+
+    required = table.data.get("required", True)
+    if not isinstance(required, bool):
+        raise table.error("required", "must be true or false")
+
+    per = table.get("per")
+    if per not in PER_VALUES:
+        raise table.error("per", f'must be "consortium" or "partner", got {per!r}')
+
+    return DocumentKind(
+        id=kind_id,
+        title_ko=title_ko,
+        title_en=title_en,
+        media_types=tuple(media_types),
+        max_size_bytes=max_size_mb * 1024 * 1024,
+        required=required,
+        per=per,
+    )
+
+
+def _read_stage(file: str, index: int, data: dict[str, Any]) -> Stage:
+    table = _Table(file, f"stages[{index}]", data, STAGE_KEYS)
+    table.check_keys()
+    stage_id = table.slug("id", _ID_RE, "a lowercase identifier like written or stage_1")
+    if stage_id == CALL:
+        # "call" is what current_stage says before any stage; a stage with that id would be
+        # indistinguishable from it.
+        raise table.error("id", f'"{CALL}" is reserved for the open call')
+    title_ko = table.title("title_ko")
+    title_en = table.title("title_en")
+    review_opens = table.aware_datetime("review_opens")
+    review_closes = table.aware_datetime("review_closes")
+    if not review_opens < review_closes:
+        raise table.error("review_closes", "must be after review_opens")
+    return Stage(stage_id, title_ko, title_en, review_opens, review_closes)
+
+
+def _unique(file: str, array: str, ids: Iterable[str]) -> None:
+    seen: set[str] = set()
+    for index, item_id in enumerate(ids):
+        if item_id in seen:
+            raise DefinitionError(file, f"{array}[{index}].id", f"duplicate id {item_id!r}")
+        seen.add(item_id)
+
+
+def _read_programme(path: Path, data: dict[str, Any], sha256: str) -> ProgrammeDefinition:
+    file = path.name
+    table = _Table(file, "", data, PROGRAMME_KEYS)
+    table.check_keys()
+    code = table.slug("code", _CODE_RE, "a lowercase slug like sovereign-ai-2025")
+    if code != path.stem:
+        raise table.error("code", f"must equal the file name without .toml ({path.stem!r})")
+    title_ko = table.title("title_ko")
+    title_en = table.title("title_en")
+    submission_opens = table.aware_datetime("submission_opens")
+    submission_deadline = table.aware_datetime("submission_deadline")
+    if not submission_opens < submission_deadline:
+        raise table.error("submission_deadline", "must be after submission_opens")
+
+    kinds = tuple(
+        _read_document_kind(file, index, item)
+        for index, item in enumerate(table.array_of_tables("document_kinds"))
+    )
+    _unique(file, "document_kinds", (kind.id for kind in kinds))
+
+    stages = tuple(
+        _read_stage(file, index, item) for index, item in enumerate(table.array_of_tables("stages"))
+    )
+    _unique(file, "stages", (stage.id for stage in stages))
+    for index, stage in enumerate(stages):
+        # Reviewers must never see a submission its applicant can still change.
+        if stage.review_opens < submission_deadline:
+            raise DefinitionError(
+                file, f"stages[{index}].review_opens", "must not be before submission_deadline"
+            )
+        # The array order is the stage order; a window out of order is almost surely a typo.
+        if index and stage.review_opens < stages[index - 1].review_opens:
+            raise DefinitionError(
+                file,
+                f"stages[{index}].review_opens",
+                f"must not be before the previous stage's review_opens ({stages[index - 1].id})",
+            )
+
+    current_stage = table.get("current_stage")
+    stage_ids = [stage.id for stage in stages]
+    if current_stage != CALL and current_stage not in stage_ids:
+        allowed = ", ".join(f'"{value}"' for value in [CALL, *stage_ids])
+        raise table.error("current_stage", f"must be one of {allowed}, got {current_stage!r}")
+
+    return ProgrammeDefinition(
+        code=code,
+        title_ko=title_ko,
+        title_en=title_en,
+        submission_opens=submission_opens,
+        submission_deadline=submission_deadline,
+        current_stage=current_stage,
+        document_kinds=kinds,
+        stages=stages,
+        source=path,
+        sha256=sha256,
+    )
+
+
+def load_definition(path: Path) -> ProgrammeDefinition:
+    """Load and validate one definition file; raises DefinitionError."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DefinitionError(path.name, None, f"cannot read file: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DefinitionError(path.name, None, "is not UTF-8 text") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise DefinitionError(path.name, None, f"invalid TOML: {exc}") from exc
+    return _read_programme(path, data, hashlib.sha256(raw).hexdigest())
+
+
+def load_definitions(directory: Path) -> dict[str, ProgrammeDefinition]:
+    """Load every ``*.toml`` in a directory, keyed by code; raises DefinitionError."""
+    if not directory.is_dir():
+        raise DefinitionError(str(directory), None, "is not a directory")
+    definitions: dict[str, ProgrammeDefinition] = {}
+    for path in sorted(directory.glob("*.toml")):
+        definition = load_definition(path)
+        # Unreachable while code must equal the file name, but a second definition must never
+        # silently replace the first if that rule is ever relaxed.
+        if definition.code in definitions:
+            other = definitions[definition.code].source.name
+            raise DefinitionError(path.name, "code", f"duplicate of {other}")
+        definitions[definition.code] = definition
+    return definitions

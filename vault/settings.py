@@ -1,0 +1,178 @@
+"""The vault's settings: one frozen object, read once from the environment, failing closed.
+
+Every setting is a ``VAULT_*`` environment variable. A malformed value stops start-up with a
+``SettingsError`` that names the variable. In ``production`` mode every secret must be given;
+in ``development`` mode missing secrets are generated once into ``<data dir>/secrets.json``
+(mode 0600) and reused, so a local vault keeps its sessions across restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+#: The secrets, one per purpose. Each must be at least ``MIN_SECRET_LENGTH`` characters.
+SECRET_VARIABLES = {
+    "secret_key": "VAULT_SECRET_KEY",  # signs the session cookie
+    "csrf_key": "VAULT_CSRF_KEY",  # signs CSRF tokens
+    "field_key": "VAULT_FIELD_KEY",  # encrypts confidential columns (TOTP seeds, partner lists)
+    "lookup_key": "VAULT_LOOKUP_KEY",  # keys HMAC lookups (login throttling by e-mail)
+}
+MIN_SECRET_LENGTH = 32
+MODES = ("production", "development")
+SECRETS_FILE = "secrets.json"
+DEMO_MARKER = "demo-mode"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the vault reads from its environment, validated."""
+
+    mode: str
+    data_dir: Path
+    database_url: str
+    secret_key: str = field(repr=False)
+    csrf_key: str = field(repr=False)
+    field_key: str = field(repr=False)
+    lookup_key: str = field(repr=False)
+    programmes_dir: Path
+    session_lifetime: timedelta = timedelta(hours=8)
+    login_max_failures: int = 5
+    login_lockout: timedelta = timedelta(minutes=15)
+    trusted_proxies: int = 0
+    force_https_cookies: bool = False
+    testing: bool = False
+
+    @property
+    def demo(self) -> bool:
+        """Whether the data directory was initialised with demo data (``vault init --demo``)."""
+        return (self.data_dir / DEMO_MARKER).exists()
+
+    @property
+    def credentials_file(self) -> Path:
+        """Where ``vault init --demo`` writes the demo logins (mode 0600)."""
+        return self.data_dir / "demo-credentials.txt"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read and validate the settings; raises ``SettingsError`` naming the bad variable."""
+        env = os.environ if environ is None else environ
+        mode = env.get("VAULT_MODE", "production").strip()
+        if mode not in MODES:
+            raise SettingsError(f"VAULT_MODE must be one of {', '.join(MODES)}, not {mode!r}")
+        data_dir = Path(env.get("VAULT_DATA_DIR", "instance")).expanduser().resolve()
+        database_url = env.get("VAULT_DATABASE_URL", "").strip() or (
+            f"sqlite:///{data_dir / 'vault.db'}"
+        )
+        if "://" not in database_url:
+            raise SettingsError("VAULT_DATABASE_URL must be a URL such as sqlite:///path or "
+                                "postgresql+psycopg://user@host/db")
+        default_programmes = Path(__file__).resolve().parent.parent / "policies" / "programmes"
+        values: dict[str, object] = {
+            "mode": mode,
+            "data_dir": data_dir,
+            "database_url": _normalise_database_url(database_url),
+            "programmes_dir": Path(env.get("VAULT_PROGRAMMES_DIR", default_programmes)).resolve(),
+            "session_lifetime": timedelta(
+                minutes=_int(env, "VAULT_SESSION_MINUTES", 480, minimum=5, maximum=24 * 60)),
+            "login_max_failures": _int(env, "VAULT_LOGIN_MAX_FAILURES", 5, minimum=1, maximum=100),
+            "login_lockout": timedelta(
+                seconds=_int(env, "VAULT_LOGIN_LOCKOUT_SECONDS", 900, minimum=1, maximum=86400)),
+            "trusted_proxies": _int(env, "VAULT_TRUSTED_PROXIES", 0, minimum=0, maximum=5),
+            "force_https_cookies": _bool(env, "VAULT_SECURE_COOKIES", False),
+        }
+        values.update(_secrets(env, mode, data_dir))
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for plain ``postgresql://`` URLs (the only PostgreSQL driver installed)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, not {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise SettingsError(f"{name} must be between {minimum} and {maximum}, not {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, not {raw!r}")
+
+
+def _secrets(env: Mapping[str, str], mode: str, data_dir: Path) -> dict[str, str]:
+    """Secrets from the environment; in development mode missing ones come from a 0600 file."""
+    stored: dict[str, str] = {}
+    missing = [var for var in SECRET_VARIABLES.values() if not env.get(var)]
+    if missing and mode == "production":
+        raise SettingsError(
+            f"{missing[0]} is not set; production mode needs every secret "
+            f"({', '.join(SECRET_VARIABLES.values())}). "
+            "For a local vault set VAULT_MODE=development."
+        )
+    if missing:
+        stored = _development_secrets(data_dir)
+    result = {}
+    for attribute, var in SECRET_VARIABLES.items():
+        value = env.get(var) or stored[var]
+        if len(value) < MIN_SECRET_LENGTH:
+            raise SettingsError(f"{var} must be at least {MIN_SECRET_LENGTH} characters long")
+        result[attribute] = value
+    return result
+
+
+def _development_secrets(data_dir: Path) -> dict[str, str]:
+    """Load the development secrets file, creating it once (mode 0600) when it is missing."""
+    path = data_dir / SECRETS_FILE
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        with path.open(encoding="utf-8") as handle:
+            stored = json.load(handle)
+    except FileNotFoundError:
+        stored = {}
+    except (OSError, ValueError) as error:
+        raise SettingsError(
+            f"{path} is unreadable ({error}); remove it to generate new secrets"
+        ) from None
+    changed = False
+    for var in SECRET_VARIABLES.values():
+        if not isinstance(stored.get(var), str):
+            stored[var] = secrets.token_urlsafe(48)
+            changed = True
+    if changed:
+        temporary = path.with_suffix(".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(stored, handle, indent=2, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    return stored

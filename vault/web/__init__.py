@@ -1,0 +1,1 @@
+"""The web layer: Flask blueprints, templates, forms and the JSON API. Handlers stay thin."""

@@ -1,0 +1,72 @@
+"""The home page, one per role."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+
+from vault.access import Action, authorize
+from vault.consortia.service import ConsortiumService
+from vault.documents.service import SubmissionService
+from vault.identity.models import Role
+from vault.programmes.service import ProgrammeService
+from vault.web.context import actor, db, runtime, user
+
+bp = Blueprint("home", __name__)
+
+
+@bp.get("/")
+def index() -> str:
+    """Show the signed-in user what their role is for."""
+    account = user()
+    role = account.role
+    if role is Role.APPLICANT:
+        return _applicant()
+    if role is Role.REVIEWER:
+        authorize(actor(), Action.ASSIGNMENT_LIST)
+        return render_template("home/reviewer.html", assignments=[])
+    if role is Role.OFFICER:
+        return _officer()
+    if role is Role.AUDITOR:
+        authorize(actor(), Action.AUDIT_LOG_VIEW)
+        return render_template("home/auditor.html")
+    if role is Role.ADMIN:
+        authorize(actor(), Action.USER_LIST)
+        return render_template("home/admin.html", users=runtime().identity(db()).list_users())
+    raise ValueError(f"no home page for role {role!r}")
+
+
+def _applicant() -> str:
+    consortia = ConsortiumService(db(), cipher=runtime().cipher)
+    submissions = SubmissionService(db())
+    entries = []
+    for consortium in consortia.consortia_of(user()):
+        authorize(actor(), Action.CONSORTIUM_VIEW, consortium.id)
+        authorize(actor(), Action.PARTNER_LIST_VIEW, consortium.id)
+        submission = submissions.for_consortium(consortium)
+        definition = runtime().definitions.get(consortium.programme.code)
+        entries.append(
+            {
+                "consortium": consortium,
+                "members": consortia.members(consortium),
+                "submission": submission,
+                "documents": submissions.latest_documents(submission) if submission else [],
+                "definition": definition,
+            }
+        )
+    return render_template("home/applicant.html", entries=entries, now=runtime().clock())
+
+
+def _officer() -> str:
+    authorize(actor(), Action.PROGRAMME_MANAGE)
+    programmes = ProgrammeService(db()).list()
+    consortia = ConsortiumService(db(), cipher=runtime().cipher)
+    submissions = SubmissionService(db())
+    overview = [
+        {
+            "programme": programme,
+            "consortia": len(consortia.list_for_programme(programme)),
+            "states": submissions.state_counts(programme),
+        }
+        for programme in programmes
+    ]
+    return render_template("home/officer.html", overview=overview, now=runtime().clock())

@@ -1,0 +1,55 @@
+"""Korean and English text without a build step.
+
+Source strings are English; ``translations/ko.toml`` maps them to Korean. The locale comes from a
+cookie set by the language switch, else the browser's ``Accept-Language``, else Korean.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import datetime, timedelta, timezone
+from functools import cache
+from importlib import resources
+
+from flask import Flask, g, request
+
+LOCALES = ("ko", "en")
+DEFAULT_LOCALE = "ko"
+COOKIE = "vault_lang"
+KST = timezone(timedelta(hours=9), "KST")
+
+
+@cache
+def catalogue(locale: str) -> dict[str, str]:
+    """The translations for ``locale`` (English is the source language: an empty catalogue)."""
+    if locale == "en":
+        return {}
+    text = resources.files("vault.web").joinpath(f"translations/{locale}.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+def current_locale() -> str:
+    """The locale of the current request."""
+    if "locale" not in g:
+        chosen = request.cookies.get(COOKIE)
+        if chosen not in LOCALES:
+            chosen = request.accept_languages.best_match(LOCALES, default=DEFAULT_LOCALE)
+        g.locale = chosen
+    return g.locale
+
+
+def gettext(text: str, **values: object) -> str:
+    """``text`` in the current locale, with ``{name}`` placeholders filled from ``values``."""
+    translated = catalogue(current_locale()).get(text, text)
+    return translated.format(**values) if values else translated
+
+
+def format_kst(moment: datetime) -> str:
+    """A timestamp as the programme's people read it: Korea Standard Time (no daylight saving)."""
+    return moment.astimezone(KST).strftime("%Y-%m-%d %H:%M KST")
+
+
+def init_app(app: Flask) -> None:
+    """Make ``_``, the current locale and the KST date filter available to templates."""
+    app.jinja_env.globals.update(_=gettext, current_locale=current_locale, LOCALES=LOCALES)
+    app.jinja_env.filters["kst"] = format_kst
