@@ -1,0 +1,57 @@
+# The vault's two everyday commands: `make run` and `make test`.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA_DIR ?= instance
+HOST ?= 127.0.0.1
+PORT ?= 5000
+# PostgreSQL for the second test pass, unless VAULT_TEST_DATABASE_URL says otherwise.
+PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: run test lint test-sqlite test-postgres venv clean
+
+venv: $(STAMP)
+
+# Reinstall whenever pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## run: initialise ./instance with the demo programme (first run only) and serve on 127.0.0.1:5000
+run: $(STAMP)
+	VAULT_MODE=development VAULT_DATA_DIR=$(DATA_DIR) $(BIN)/vault init --demo
+	@echo
+	@echo "Demo logins ($(DATA_DIR)/demo-credentials.txt):"
+	@cat $(DATA_DIR)/demo-credentials.txt
+	@echo
+	@echo "Serving the vault on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
+	VAULT_MODE=development VAULT_DATA_DIR=$(DATA_DIR) exec $(BIN)/gunicorn --workers 2 \
+		--bind $(HOST):$(PORT) --access-logfile - wsgi:app
+
+## test: lint, then the suite on SQLite, then on PostgreSQL when one is reachable
+test: lint test-sqlite test-postgres
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test-sqlite: $(STAMP)
+	env -u VAULT_TEST_DATABASE_URL $(BIN)/pytest -p no:cacheprovider
+
+test-postgres: $(STAMP)
+	@url="$${VAULT_TEST_DATABASE_URL:-}"; \
+	if [ -z "$$url" ] && $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 2).close()" 2>/dev/null; then \
+		url="$(PG_TEST_URL)"; \
+	fi; \
+	if [ -z "$$url" ]; then \
+		echo "PostgreSQL not reachable on 127.0.0.1:5432 and VAULT_TEST_DATABASE_URL unset: skipping the PostgreSQL pass"; \
+	else \
+		echo "Running the suite on PostgreSQL"; \
+		VAULT_TEST_DATABASE_URL="$$url" $(BIN)/pytest -p no:cacheprovider; \
+	fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
