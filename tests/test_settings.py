@@ -252,11 +252,6 @@ def test_repr_does_not_contain_secret_values(tmp_path):
             assert getattr(settings, attribute) not in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Settings.database_url is a repr field, so a database password in the URL is "
-    "shown by repr(settings) (vault/settings.py, field database_url)",
-)
 def test_repr_does_not_contain_the_database_password(tmp_path):
     url = "postgresql://vault:insecure-db-password@db.internal/vault"
     settings = Settings.from_env(_production(tmp_path, VAULT_DATABASE_URL=url))
@@ -285,11 +280,6 @@ def test_cli_without_secrets_in_production_exits_2_naming_the_variable(tmp_path)
     assert result.stdout == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FlaskGroup.list_commands loads the app for --help and prints the SettingsError's "
-    "full traceback to stderr (vault/cli.py, cli group / _create_app)",
-)
 def test_cli_help_without_secrets_prints_no_traceback(tmp_path):
     result = _run_vault(
         "--help", environ={"VAULT_MODE": "production", "VAULT_DATA_DIR": str(tmp_path)}

@@ -11,10 +11,11 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, NoAppException
 from sqlalchemy.orm import Session
 
 from vault import migrate
@@ -53,10 +54,24 @@ def _write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
+class StartupError(NoAppException):
+    """Settings or programme definitions are invalid: one line on stderr, exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file: IO[str] | None = None) -> None:
+        """Print ``error: <message>`` without a traceback."""
+        click.echo(f"error: {self.format_message()}", err=True, file=file)
+
+
 def _create_app() -> Flask:
     from vault.app import create_app
 
-    return create_app(Settings.from_env())
+    try:
+        return create_app(Settings.from_env())
+    except (SettingsError, DefinitionError) as error:
+        # Flask prints a full traceback for other exceptions, even for ``vault --help``.
+        raise StartupError(str(error)) from None
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False,
@@ -102,7 +117,9 @@ def init_command(demo: bool) -> None:
             ConsortiumService(session, cipher=runtime.cipher), programme,
         )
         table = format_credentials(credentials)
-        _write_private(settings.credentials_file, table)
+    # Written only once the accounts are committed, so the file never lists logins that
+    # do not exist.
+    _write_private(settings.credentials_file, table)
     (settings.data_dir / DEMO_MARKER).touch(mode=0o600)
     click.echo(f"Demo data created. Logins (also in {settings.credentials_file}, mode 0600):")
     click.echo(table)

@@ -39,7 +39,8 @@ class Settings:
 
     mode: str
     data_dir: Path
-    database_url: str
+    #: Not in the repr: a PostgreSQL URL may carry a password.
+    database_url: str = field(repr=False)
     secret_key: str = field(repr=False)
     csrf_key: str = field(repr=False)
     field_key: str = field(repr=False)

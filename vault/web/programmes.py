@@ -5,10 +5,25 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template
 
 from vault.access import Action, authorize
+from vault.programmes.definition import CALL
 from vault.programmes.service import ProgrammeService
 from vault.web.context import actor, db, runtime
+from vault.web.i18n import current_locale
+from vault.web.i18n import gettext as _
 
 bp = Blueprint("programmes", __name__, url_prefix="/programmes")
+
+
+@bp.app_template_global()
+def stage_title(code: str, stage_id: str) -> str:
+    """The title of a programme's stage in the current locale ("call" is the open call)."""
+    definition = runtime().definitions.get(code)
+    if stage_id == CALL or definition is None:
+        return _("Call for applications") if stage_id == CALL else stage_id
+    try:
+        return definition.stage(stage_id).title(current_locale())
+    except KeyError:
+        return stage_id
 
 
 @bp.get("/")
