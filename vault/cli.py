@@ -146,6 +146,14 @@ def db_downgrade(revision: str) -> None:
     click.echo(f"Database at {revision}")
 
 
+@db_group.command("revision")
+@click.option("--message", "-m", required=True, help="What the revision changes.")
+def db_revision(message: str) -> None:
+    """Generate a migration from the difference between the models and the database."""
+    path = migrate.new_revision(_runtime().engine, message)
+    click.echo(f"Wrote {path}; review it, then test it with make test")
+
+
 @cli.group("user")
 def user_group() -> None:
     """Accounts."""

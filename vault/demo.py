@@ -80,6 +80,13 @@ APPLICANT_NAMES = [
     "Ko Min-seo", "Moon Jun-ho", "Yang Seo-hyun", "Son Dong-hyun", "Bae Ji-an",
 ]
 
+#: Partners placed in given consortia so that every employer of reviewers 1-4 is a partner
+#: somewhere (the universities of reviewers 1 and 2 already are, by rotation).
+CONFLICT_PLANTS = {
+    4: (INSTITUTES[0], OrganizationKind.RESEARCH_INSTITUTE),
+    5: (COMPANIES[0], OrganizationKind.COMPANY),
+}
+
 CONTRIBUTIONS = {
     OrganizationKind.UNIVERSITY: "Pre-training research, evaluation and graduate researchers",
     OrganizationKind.RESEARCH_INSTITUTE: "Korean-language corpora and benchmark design",
@@ -145,6 +152,9 @@ def create_demo(
         university = UNIVERSITIES[index % len(UNIVERSITIES)]
         partners = [(university, OrganizationKind.UNIVERSITY)]
         partners += rng.sample(partner_pool, rng.randint(1, 4))  # 2-5 partners in all
+        planted = CONFLICT_PLANTS.get(index)
+        if planted and planted not in partners:
+            partners[-1] = planted
         for name, kind in partners:
             consortia.add_member(
                 consortium, name=name, kind=kind,

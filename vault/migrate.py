@@ -37,6 +37,15 @@ def downgrade(engine: Engine, revision: str) -> None:
         command.downgrade(config, revision)
 
 
+def new_revision(engine: Engine, message: str) -> str:
+    """Autogenerate a revision against ``engine`` (which must be at head); returns its path."""
+    with engine.begin() as connection:
+        config = alembic_config(engine)
+        config.attributes["connection"] = connection
+        script = command.revision(config, message=message, autogenerate=True)
+    return script.path if script is not None and not isinstance(script, list) else ""
+
+
 def is_initialised(engine: Engine) -> bool:
     """Whether the database has been migrated at least once."""
     return inspect(engine).has_table("alembic_version")
