@@ -91,6 +91,9 @@ def init_command(demo: bool) -> None:
     settings = runtime.settings
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     migrate.upgrade(runtime.engine)
+    database = runtime.engine.url.database
+    if runtime.engine.dialect.name == "sqlite" and database and Path(database).exists():
+        os.chmod(database, 0o600)  # the database holds sealed columns and account metadata
     click.echo(f"Database ready: {runtime.engine.url.render_as_string(hide_password=True)}")
     with _work() as session:
         programmes = ProgrammeService(session)
