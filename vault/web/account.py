@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
 from flask_login import logout_user
 
 from vault.identity import mfa
 from vault.identity.errors import AccountLocked, InvalidCode, InvalidCredentials, WeakPassword
-from vault.web.auth import ISSUER, locked_message
+from vault.web.auth import enrolment_step, locked_message
 from vault.web.context import db, runtime, user
 from vault.web.forms import CodeForm, PasswordChangeForm
 from vault.web.i18n import gettext as _
@@ -71,32 +71,10 @@ def enrol_mfa() -> Response | str | tuple[str, int]:
     if account.mfa_enabled:
         flash(_("Two-step verification is already on."), "info")
         return redirect(url_for("account.index"))
-    identity = runtime().identity(db())
-    secret = identity.begin_totp_enrolment(account)
-    form = CodeForm()
-    uri = mfa.provisioning_uri(secret, account.email, ISSUER)
-    context = {
-        "form": form,
-        "secret_groups": [secret[i : i + 4] for i in range(0, len(secret), 4)],
-        "qr_svg": mfa.qr_svg(uri),
-        "may_skip": False,
-        "action": url_for("account.enrol_mfa"),
-    }
-    if request.method == "GET":
-        return render_template("auth/enrol.html", **context)
-    if not form.validate_on_submit() or not form.code.data:
-        flash(_("Enter the code from your authenticator app."), "error")
-        return render_template("auth/enrol.html", **context), 400
-    try:
-        codes = identity.confirm_totp_enrolment(account, form.code.data.strip())
-    except AccountLocked as error:
-        flash(locked_message(error), "error")
-        return render_template("auth/enrol.html", **context), 429
-    except InvalidCode:
-        flash(_("The code is wrong or has expired. Check your device's clock and try again."),
-              "error")
-        return render_template("auth/enrol.html", **context), 400
-    return render_template("auth/recovery_codes.html", codes=codes)
+    result = enrolment_step(account, url_for("account.enrol_mfa"), may_skip=False)
+    if not isinstance(result, list):
+        return result
+    return render_template("auth/recovery_codes.html", codes=result)
 
 
 @bp.post("/recovery-codes")

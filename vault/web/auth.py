@@ -161,17 +161,40 @@ def enrol() -> Response | str:
     account = _pending_or_restart("enrol")
     if isinstance(account, Response):
         return account
+    may_skip = runtime().settings.demo and account.demo_account
+    result = enrolment_step(account, url_for("auth.enrol"), may_skip=may_skip)
+    if not isinstance(result, list):
+        return result
+    _finish(account)
+    # Rendered in this response (never stored, never cached) so the codes are shown once.
+    return render_template("auth/recovery_codes.html", codes=result)
+
+
+def enrolment_step(
+    account: User, action: str, *, may_skip: bool
+) -> list[str] | str | tuple[str, int]:
+    """Show the TOTP seed (GET) or confirm it with a first code (POST).
+
+    Returns the new recovery codes once enrolment is confirmed, otherwise the page to show.
+    """
     identity = runtime().identity(db())
     secret = identity.begin_totp_enrolment(account)
     form = CodeForm()
-    context = _enrolment_context(account, secret, form)
+    context = {
+        "form": form,
+        "skip_form": EmptyForm(),
+        "secret_groups": [secret[i : i + 4] for i in range(0, len(secret), 4)],
+        "qr_svg": mfa.qr_svg(mfa.provisioning_uri(secret, account.email, ISSUER)),
+        "may_skip": may_skip,
+        "action": action,
+    }
     if request.method == "GET":
         return render_template("auth/enrol.html", **context)
     if not form.validate_on_submit() or not form.code.data:
         flash(_("Enter the code from your authenticator app."), "error")
         return render_template("auth/enrol.html", **context), 400
     try:
-        codes = identity.confirm_totp_enrolment(account, form.code.data.strip())
+        return identity.confirm_totp_enrolment(account, form.code.data.strip())
     except AccountLocked as error:
         flash(locked_message(error), "error")
         return render_template("auth/enrol.html", **context), 429
@@ -179,20 +202,6 @@ def enrol() -> Response | str:
         flash(_("The code is wrong or has expired. Check your device's clock and try again."),
               "error")
         return render_template("auth/enrol.html", **context), 400
-    _finish(account)
-    # Rendered in this response (never stored, never cached) so the codes are shown once.
-    return render_template("auth/recovery_codes.html", codes=codes)
-
-
-def _enrolment_context(account: User, secret: str, form: CodeForm) -> dict[str, object]:
-    uri = mfa.provisioning_uri(secret, account.email, ISSUER)
-    return {
-        "form": form,
-        "skip_form": EmptyForm(),
-        "secret_groups": [secret[i : i + 4] for i in range(0, len(secret), 4)],
-        "qr_svg": mfa.qr_svg(uri),
-        "may_skip": runtime().settings.demo and account.demo_account,
-    }
 
 
 @bp.post("/login/enrol/skip")
