@@ -102,6 +102,23 @@ def test_session_cookie_is_secure_over_https(app, make_user):
     assert "Secure" in response.headers["Set-Cookie"]
 
 
+def test_cookies_are_secure_behind_a_trusted_tls_proxy(environ, clock, make_user):
+    from vault.app import create_app
+    from vault.settings import Settings
+
+    proxied = create_app(Settings.from_env({**environ, "VAULT_TRUSTED_PROXIES": "1"},
+                                           testing=True), clock=clock)
+    client = proxied.test_client()
+    account = make_user(Role.APPLICANT)
+    token = csrf_from(client)
+    response = client.post("/login", headers={"X-Forwarded-Proto": "https"},
+                           data={"email": account.email, "password": account.password,
+                                 "csrf_token": token})
+    assert "Secure" in response.headers["Set-Cookie"]
+    assert "Strict-Transport-Security" in response.headers
+    proxied.extensions["vault"].engine.dispose()
+
+
 def test_logout_ends_every_session_of_the_user(app, make_user):
     account = make_user(Role.APPLICANT)
     laptop, phone = app.test_client(), app.test_client()
@@ -172,12 +189,17 @@ def test_session_expires_after_its_lifetime(client, make_user, clock):
     assert client.get("/").status_code == 302
 
 
-def test_open_redirects_are_refused(client, make_user):
+@pytest.mark.parametrize(
+    "target",
+    ["//evil.example/x", "https://evil.example/", "/\\evil.example", "/\t/evil.example",
+     "/%0a/evil", "/\n/evil.example", "javascript:alert(1)", "evil.example"],
+)
+def test_open_redirects_are_refused(client, make_user, target):
     account = make_user(Role.APPLICANT)
     token = csrf_from(client)
     response = client.post("/login", data={"email": account.email, "password": PASSWORD,
-                                           "csrf_token": token, "next": "//evil.example/x"})
-    assert response.location == "/"
+                                           "csrf_token": token, "next": target})
+    assert response.location in ("/", "/%0a/evil")
 
 
 def test_next_page_is_kept_through_sign_in(client, make_user):

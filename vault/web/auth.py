@@ -40,8 +40,18 @@ ISSUER = "Vault"
 
 
 def safe_next(target: str | None) -> str:
-    """A local path to continue to after sign-in; anything else (other hosts) becomes home."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+    r"""A local path to continue to after sign-in; anything else (other hosts) becomes home.
+
+    Browsers drop tabs and newlines and read backslashes as slashes, so ``/\t/evil`` or
+    ``/\\evil`` would leave the site: any whitespace, control character or backslash is refused.
+    """
+    if (
+        target
+        and len(target) <= 2000
+        and target.startswith("/")
+        and not target.startswith("//")
+        and not any(ord(char) <= 32 or char in "\\\x7f" for char in target)
+    ):
         return target
     return url_for("home.index")
 
