@@ -10,23 +10,23 @@ from __future__ import annotations
 from typing import Protocol
 
 
-class KeyError_(Exception):
+class KeyProviderError(Exception):
     """Base class of key provider errors."""
 
 
-class UnknownKey(KeyError_):
+class UnknownKey(KeyProviderError):
     """No key (or no such version) exists under this id."""
 
 
-class KeyDestroyed(KeyError_):
+class KeyDestroyed(KeyProviderError):
     """The key was destroyed (crypto-shredded); what it wrapped can never be read again."""
 
 
-class UnwrapError(KeyError_):
+class UnwrapError(KeyProviderError):
     """A wrapped key did not authenticate: wrong key, wrong associated data, or tampering."""
 
 
-class KeyInUse(KeyError_):
+class KeyInUse(KeyProviderError):
     """A key version cannot be retired while data keys still depend on it."""
 
 
