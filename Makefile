@@ -10,9 +10,16 @@ PORT ?= 5000
 # PostgreSQL for the second test pass, unless VAULT_TEST_DATABASE_URL says otherwise.
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test lint test-sqlite test-postgres venv clean
+.PHONY: run test lint test-sqlite test-postgres venv clean system-deps
 
 venv: $(STAMP)
+
+# System packages the tests drive for real: SoftHSM2 (the PKCS#11 key provider's HSM).
+system-deps:
+	@command -v softhsm2-util >/dev/null 2>&1 || { \
+		echo "Installing softhsm2 (needed by the PKCS#11 tests)"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq softhsm2; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq softhsm2; fi; }
 
 # Reinstall whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -30,7 +37,7 @@ run: $(STAMP)
 	@echo
 	@echo "Serving the vault on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
 	VAULT_MODE=development VAULT_DATA_DIR=$(DATA_DIR) exec $(BIN)/gunicorn --workers 2 \
-		--bind $(HOST):$(PORT) --access-logfile - wsgi:app
+		--worker-class gthread --threads 4 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 ## test: lint, then the suite on SQLite, then on PostgreSQL when one is reachable
 test: lint test-sqlite test-postgres
@@ -38,10 +45,10 @@ test: lint test-sqlite test-postgres
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test-sqlite: $(STAMP)
+test-sqlite: $(STAMP) system-deps
 	env -u VAULT_TEST_DATABASE_URL $(BIN)/pytest -p no:cacheprovider
 
-test-postgres: $(STAMP)
+test-postgres: $(STAMP) system-deps
 	@url="$${VAULT_TEST_DATABASE_URL:-}"; \
 	if [ -z "$$url" ] && $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 2).close()" 2>/dev/null; then \
 		url="$(PG_TEST_URL)"; \

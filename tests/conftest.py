@@ -35,6 +35,7 @@ TEST_SECRETS = {
     "VAULT_CSRF_KEY": "insecure-test-csrf-key-0123456789abcdefgh",
     "VAULT_FIELD_KEY": "insecure-test-field-key-0123456789abcdefg",
     "VAULT_LOOKUP_KEY": "insecure-test-lookup-key-0123456789abcdef",
+    "VAULT_MASTER_KEY": "insecure-test-master-key-0123456789abcdef",
 }
 _counter = itertools.count()
 

@@ -12,7 +12,7 @@ from vault.web.security import PUBLIC_ENDPOINTS
 
 EXPECTED_PUBLIC = {
     "static", "auth.login", "auth.second_factor", "auth.enrol", "auth.skip_enrolment",
-    "auth.cancel", "i18n.set_language", "api.health", "health.healthz",
+    "auth.cancel", "i18n.set_language", "api.health", "api.openapi", "health.healthz",
 }
 
 

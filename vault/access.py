@@ -18,7 +18,10 @@ class Action(StrEnum):
 
     CONSORTIUM_VIEW = "consortium:view"
     PARTNER_LIST_VIEW = "partner-list:view"
+    PARTNER_LIST_EDIT = "partner-list:edit"
     SUBMISSION_VIEW = "submission:view"
+    DOCUMENT_READ = "document:read"
+    DOCUMENT_UPLOAD = "document:upload"
     PROGRAMME_VIEW = "programme:view"
     PROGRAMME_MANAGE = "programme:manage"
     ASSIGNMENT_LIST = "assignment:list"
@@ -49,12 +52,17 @@ _ROLE_ACTIONS: dict[Action, frozenset[Role]] = {
     Action.AUDIT_LOG_VIEW: frozenset({Role.AUDITOR}),
     Action.USER_LIST: frozenset({Role.ADMIN}),
 }
-#: Actions on one consortium's material: allowed to that consortium's applicants; officers see
-#: submissions and metadata; partner lists stay with the consortium until reviewer policy lands.
+#: Actions on one consortium's material: always allowed to that consortium's own applicants,
+#: and to the roles listed here for every consortium. Until the policy engine lands, officers
+#: reach every consortium's material; nobody else reaches any.
 _CONSORTIUM_ACTIONS: dict[Action, frozenset[Role]] = {
     Action.CONSORTIUM_VIEW: frozenset({Role.OFFICER}),
     Action.SUBMISSION_VIEW: frozenset({Role.OFFICER}),
-    Action.PARTNER_LIST_VIEW: frozenset(),
+    Action.PARTNER_LIST_VIEW: frozenset({Role.OFFICER}),
+    Action.DOCUMENT_READ: frozenset({Role.OFFICER}),
+    # Changes are the consortium's own: nobody uploads or edits partners on its behalf.
+    Action.PARTNER_LIST_EDIT: frozenset(),
+    Action.DOCUMENT_UPLOAD: frozenset(),
 }
 
 

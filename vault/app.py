@@ -4,21 +4,35 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import IO
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Request, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from vault.access import AccessDenied
 from vault.db import utcnow
+from vault.documents.errors import DocumentError
 from vault.runtime import Runtime
 from vault.settings import Settings
-from vault.web import account, api, auth, home, i18n, misc, programmes, security
+from vault.web import account, api, auth, documents, home, i18n, misc, programmes, security
 from vault.web.context import finish_request, rollback_request
 from vault.web.i18n import gettext as _
 
 csrf = CSRFProtect()
+
+
+class VaultRequest(Request):
+    """Requests that never spool an uploaded file to disk.
+
+    Werkzeug writes multipart file parts over 500 KiB to a temporary file: that would be
+    plaintext on disk. Documents arrive as raw request bodies streamed through the encryptor,
+    so a multipart file part is refused outright.
+    """
+
+    def _get_file_stream(self, *args: object, **kwargs: object) -> IO[bytes]:
+        raise UnsupportedMediaType("Upload documents as the raw request body, not as a form.")
 
 
 class VaultFlask(Flask):
@@ -53,11 +67,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         )
     app.extensions["vault"] = Runtime.build(settings, clock=clock)
 
+    app.request_class = VaultRequest
     csrf.init_app(app)
+    # The API checks CSRF itself: tokens need none, cookie callers send X-CSRFToken.
+    csrf.exempt(api.bp)
     i18n.init_app(app)
     security.init_app(app)
-    for blueprint in (auth.bp, account.bp, home.bp, programmes.bp, api.bp, misc.i18n_bp,
-                      misc.health_bp):
+    for blueprint in (auth.bp, account.bp, home.bp, programmes.bp, documents.bp, api.bp,
+                      misc.i18n_bp, misc.health_bp):
         app.register_blueprint(blueprint)
 
     @app.after_request
@@ -74,6 +91,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         return {"demo_mode": settings.demo}
 
     app.register_error_handler(AccessDenied, _access_denied)
+    app.register_error_handler(DocumentError, _document_error)
+    app.register_error_handler(api.ApiCsrfError, _csrf_error)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     return app
@@ -93,7 +112,11 @@ def _access_denied(_error_: AccessDenied) -> tuple[Response | str, int]:
     return _error(403, "forbidden", _("You do not have access to this page."))
 
 
-def _csrf_error(_error_: CSRFError) -> tuple[Response | str, int]:
+def _document_error(error: DocumentError) -> tuple[Response | str, int]:
+    return _error(error.status, error.code, _(str(error)))
+
+
+def _csrf_error(_error_: Exception) -> tuple[Response | str, int]:
     message = _("The form expired or did not come from this site. Reload the page and try again.")
     return _error(400, "csrf", message)
 
@@ -106,6 +129,7 @@ def _http_error(error: HTTPException) -> tuple[Response | str, int]:
         404: _("There is nothing at this address."),
         405: _("This address does not accept that method."),
         413: _("The request is too large."),
+        415: _("This kind of content is not accepted here."),
     }
     return _error(status, error.name.lower().replace(" ", "_"),
                   messages.get(status, _("The request could not be handled.")))

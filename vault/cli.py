@@ -22,7 +22,7 @@ from vault import migrate
 from vault.consortia.service import ConsortiumService
 from vault.db import unit_of_work
 from vault.demo import create_demo, demo_exists, format_credentials
-from vault.identity.errors import IdentityError
+from vault.identity.errors import IdentityError, UnknownUser
 from vault.identity.models import Role
 from vault.programmes.definition import DefinitionError
 from vault.programmes.service import ProgrammeService
@@ -210,6 +210,60 @@ def user_deactivate(email: str) -> None:
         raise CommandError(str(error)) from None
 
 
+@cli.group("token")
+def token_group() -> None:
+    """API bearer tokens."""
+
+
+@token_group.command("create")
+@click.option("--email", required=True, help="The account the token acts for.")
+@click.option("--name", required=True, help="What the token is for.")
+@click.option("--days", type=int, default=30, show_default=True, help="Lifetime in days.")
+def token_create(email: str, name: str, days: int) -> None:
+    """Create a token and print it once (only its digest is stored)."""
+    try:
+        with _work() as session:
+            identity = _runtime().identity(session)
+            account = identity.find_by_email(email)
+            if account is None:
+                raise UnknownUser(f"No account has e-mail {email}.")
+            token, row = identity.create_token(account, name, days)
+            expires = row.expires_at.isoformat()
+    except IdentityError as error:
+        raise CommandError(str(error)) from None
+    click.echo(token)
+    click.echo(f"Token for {email}, expires {expires}. It is shown only now.", err=True)
+
+
+@token_group.command("list")
+@click.option("--email", help="Only this account's tokens.")
+def token_list(email: str | None) -> None:
+    """List tokens: prefix, owner, name, expiry, state."""
+    with _work() as session:
+        identity = _runtime().identity(session)
+        account = identity.find_by_email(email) if email else None
+        if email and account is None:
+            raise CommandError(f"No account has e-mail {email}.")
+        now = _runtime().clock()
+        for token in identity.tokens(account):
+            state = ("revoked" if token.revoked_at else
+                     "expired" if token.expires_at <= now else "active")
+            click.echo(f"{token.prefix:<14} {token.user.email:<32} {state:<8} "
+                       f"{token.expires_at.date().isoformat()}  {token.name}")
+
+
+@token_group.command("revoke")
+@click.argument("prefix")
+def token_revoke(prefix: str) -> None:
+    """Revoke the token with this prefix (as shown by ``token list``) or id."""
+    try:
+        with _work() as session:
+            token = _runtime().identity(session).revoke_token(prefix)
+            click.echo(f"Revoked {token.prefix} ({token.name})")
+    except IdentityError as error:
+        raise CommandError(str(error)) from None
+
+
 @cli.group("programme")
 def programme_group() -> None:
     """Programme definitions."""
@@ -222,6 +276,11 @@ def programme_list() -> None:
         for programme in ProgrammeService(session).list():
             click.echo(f"{programme.code:<24} {programme.submission_deadline.isoformat():<27} "
                        f"{programme.current_stage:<12} {programme.title_en}")
+
+
+from vault.cli_keys import register as _register_key_commands  # noqa: E402 - needs cli
+
+_register_key_commands(cli, _runtime, _work, CommandError)
 
 
 def main() -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import inspect
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -21,9 +23,34 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+@contextmanager
+def _migration_connection(engine: Engine) -> Iterator[Connection]:
+    """A transaction for migrations.
+
+    On SQLite, ALTER TABLE is done by copying the table and dropping the original; with foreign
+    keys enforced that drop would cascade-delete rows of other tables. So enforcement is off
+    during the migration (the pragma only works outside a transaction) and the result is
+    checked with ``PRAGMA foreign_key_check`` before the transaction commits.
+    """
+    with engine.connect() as connection:
+        sqlite = engine.dialect.name == "sqlite"
+        if sqlite:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                yield connection
+                if sqlite:
+                    problems = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if problems:
+                        raise RuntimeError(f"migration broke foreign keys: {problems[:5]}")
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate the database up to ``revision``."""
-    with engine.begin() as connection:
+    with _migration_connection(engine) as connection:
         config = alembic_config(engine)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
@@ -31,7 +58,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Migrate the database down to ``revision`` (``base`` removes every table)."""
-    with engine.begin() as connection:
+    with _migration_connection(engine) as connection:
         config = alembic_config(engine)
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
@@ -39,7 +66,7 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 def new_revision(engine: Engine, message: str) -> str:
     """Autogenerate a revision against ``engine`` (which must be at head); returns its path."""
-    with engine.begin() as connection:
+    with _migration_connection(engine) as connection:
         config = alembic_config(engine)
         config.attributes["connection"] = connection
         script = command.revision(config, message=message, autogenerate=True)

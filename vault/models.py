@@ -2,17 +2,19 @@
 
 from vault.consortia.models import Consortium, ConsortiumContact, ConsortiumMember
 from vault.db import Base
-from vault.documents.models import Document, Submission, SubmissionState
-from vault.identity.models import LoginThrottle, RecoveryCode, Role, User
+from vault.documents.models import Document, DocumentVersion, Submission, SubmissionState
+from vault.identity.models import ApiToken, LoginThrottle, RecoveryCode, Role, User
 from vault.organizations.models import Organization, OrganizationKind
 from vault.programmes.models import Programme
 
 __all__ = [
+    "ApiToken",
     "Base",
     "Consortium",
     "ConsortiumContact",
     "ConsortiumMember",
     "Document",
+    "DocumentVersion",
     "LoginThrottle",
     "Organization",
     "OrganizationKind",

@@ -11,9 +11,25 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from vault.crypto import FieldCipher, LookupKey
 from vault.db import make_engine, make_session_factory, utcnow
+from vault.documents.service import DocumentService
 from vault.identity.service import IdentityService, ThrottlePolicy
+from vault.keys import KeyProvider
+from vault.keys.keyring import KeyringProvider
 from vault.programmes.definition import ProgrammeDefinition, load_definitions
 from vault.settings import Settings
+from vault.storage import BlobStore
+from vault.storage.factory import blob_store_from_url
+
+
+def make_key_provider(settings: Settings) -> KeyProvider:
+    """The key provider the settings name."""
+    if settings.key_provider == "pkcs11":
+        from vault.keys.pkcs11 import Pkcs11KeyProvider  # needs python-pkcs11 and an HSM
+
+        assert settings.pkcs11_module and settings.pkcs11_token and settings.pkcs11_pin
+        return Pkcs11KeyProvider(settings.pkcs11_module, settings.pkcs11_token,
+                                 settings.pkcs11_pin, lock_path=settings.pkcs11_lock)
+    return KeyringProvider(settings.keyring_file, settings.master_key)
 
 
 @dataclass
@@ -26,6 +42,8 @@ class Runtime:
     cipher: FieldCipher
     lookup: LookupKey
     definitions: dict[str, ProgrammeDefinition]
+    keys: KeyProvider
+    blobs: BlobStore
     clock: Callable[[], datetime] = field(default=utcnow)
 
     @classmethod
@@ -39,8 +57,14 @@ class Runtime:
             cipher=FieldCipher(settings.field_key),
             lookup=LookupKey(settings.lookup_key),
             definitions=load_definitions(settings.programmes_dir),
+            keys=make_key_provider(settings),
+            blobs=blob_store_from_url(settings.blob_url, s3_endpoint=settings.s3_endpoint),
             clock=clock,
         )
+
+    def documents(self, session: Session) -> DocumentService:
+        """The document store on ``session``."""
+        return DocumentService(session, keys=self.keys, blobs=self.blobs, clock=self.clock)
 
     def identity(self, session: Session) -> IdentityService:
         """The identity service on ``session``."""

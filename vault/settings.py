@@ -22,7 +22,9 @@ SECRET_VARIABLES = {
     "csrf_key": "VAULT_CSRF_KEY",  # signs CSRF tokens
     "field_key": "VAULT_FIELD_KEY",  # encrypts confidential columns (TOTP seeds, partner lists)
     "lookup_key": "VAULT_LOOKUP_KEY",  # keys HMAC lookups (login throttling by e-mail)
+    "master_key": "VAULT_MASTER_KEY",  # seals the keyring's consortium keys (keyring provider)
 }
+KEY_PROVIDERS = ("keyring", "pkcs11")
 MIN_SECRET_LENGTH = 32
 MODES = ("production", "development")
 SECRETS_FILE = "secrets.json"
@@ -45,7 +47,17 @@ class Settings:
     csrf_key: str = field(repr=False)
     field_key: str = field(repr=False)
     lookup_key: str = field(repr=False)
+    master_key: str = field(repr=False)
     programmes_dir: Path
+    #: ``file:///path`` or ``s3://bucket/prefix``.
+    blob_url: str
+    s3_endpoint: str | None = None
+    key_provider: str = "keyring"
+    pkcs11_module: str | None = None
+    pkcs11_token: str | None = None
+    pkcs11_pin: str | None = field(default=None, repr=False)
+    #: A lock file serialising HSM access across processes (SoftHSM2 needs it).
+    pkcs11_lock: str | None = None
     session_lifetime: timedelta = timedelta(hours=8)
     login_max_failures: int = 5
     login_lockout: timedelta = timedelta(minutes=15)
@@ -57,6 +69,11 @@ class Settings:
     def demo(self) -> bool:
         """Whether the data directory was initialised with demo data (``vault init --demo``)."""
         return (self.data_dir / DEMO_MARKER).exists()
+
+    @property
+    def keyring_file(self) -> Path:
+        """The keyring of the ``keyring`` key provider (mode 0600)."""
+        return self.data_dir / "keyring.json"
 
     @property
     def credentials_file(self) -> Path:
@@ -90,7 +107,11 @@ class Settings:
                 seconds=_int(env, "VAULT_LOGIN_LOCKOUT_SECONDS", 900, minimum=1, maximum=86400)),
             "trusted_proxies": _int(env, "VAULT_TRUSTED_PROXIES", 0, minimum=0, maximum=5),
             "force_https_cookies": _bool(env, "VAULT_SECURE_COOKIES", False),
+            "blob_url": _blob_url(env, data_dir),
+            "s3_endpoint": env.get("VAULT_S3_ENDPOINT", "").strip() or None,
+            **_key_provider(env),
         }
+        env = _with_master_key_file(env)
         values.update(_secrets(env, mode, data_dir))
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
@@ -102,6 +123,51 @@ def _normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def _blob_url(env: Mapping[str, str], data_dir: Path) -> str:
+    url = env.get("VAULT_BLOB_URL", "").strip() or (data_dir / "blobs").as_uri()
+    if url.startswith("file:///") or (url.startswith("s3://") and len(url) > len("s3://")):
+        return url
+    raise SettingsError(
+        f"VAULT_BLOB_URL must be file:///absolute/path or s3://bucket[/prefix], not {url!r}"
+    )
+
+
+def _key_provider(env: Mapping[str, str]) -> dict[str, object]:
+    provider = env.get("VAULT_KEY_PROVIDER", "keyring").strip() or "keyring"
+    if provider not in KEY_PROVIDERS:
+        raise SettingsError(
+            f"VAULT_KEY_PROVIDER must be one of {', '.join(KEY_PROVIDERS)}, not {provider!r}"
+        )
+    values: dict[str, object] = {"key_provider": provider}
+    if provider == "pkcs11":
+        for name, attribute in (("VAULT_PKCS11_MODULE", "pkcs11_module"),
+                                ("VAULT_PKCS11_TOKEN", "pkcs11_token"),
+                                ("VAULT_PKCS11_PIN", "pkcs11_pin")):
+            value = env.get(name, "").strip()
+            if not value:
+                raise SettingsError(f"{name} is required when VAULT_KEY_PROVIDER=pkcs11")
+            values[attribute] = value
+    values["pkcs11_lock"] = env.get("VAULT_PKCS11_LOCK", "").strip() or None
+    return values
+
+
+def _with_master_key_file(env: Mapping[str, str]) -> Mapping[str, str]:
+    """``VAULT_MASTER_KEY_FILE`` (a 0600 file) is an alternative to ``VAULT_MASTER_KEY``."""
+    path = env.get("VAULT_MASTER_KEY_FILE", "").strip()
+    if not path or env.get("VAULT_MASTER_KEY"):
+        return env
+    try:
+        mode = os.stat(path).st_mode
+        if mode & 0o077:
+            raise SettingsError(f"VAULT_MASTER_KEY_FILE {path} must not be readable by others "
+                                "(chmod 600)")
+        with open(path, encoding="utf-8") as handle:
+            value = handle.read().strip()
+    except OSError as error:
+        raise SettingsError(f"VAULT_MASTER_KEY_FILE {path} is unreadable: {error}") from None
+    return {**env, "VAULT_MASTER_KEY": value}
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:

@@ -11,3 +11,11 @@ class DuplicateConsortium(ConsortiumError):
 
 class NoConsortium(ConsortiumError):
     """The applicant account is not a contact of any consortium in the programme."""
+
+
+class CannotRemoveMember(ConsortiumError):
+    """The partner-list entry cannot be removed (lead, unknown, or documents attached)."""
+
+
+class TooManyMembers(ConsortiumError):
+    """The partner list is full."""

@@ -29,8 +29,16 @@ class Consortium(Base):
     )
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: When the consortium's key was destroyed (its documents are unreadable from then on).
+    #: The key provider is the authority; this column only lets pages say so.
+    shredded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     programme: Mapped[Programme] = relationship(lazy="joined")
+
+    @property
+    def key_id(self) -> str:
+        """The key provider's id of this consortium's key."""
+        return f"consortium-{self.id}"
     lead_organization: Mapped[Organization] = relationship(lazy="joined")
 
     def __repr__(self) -> str:

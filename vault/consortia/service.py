@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault.consortia.errors import DuplicateConsortium
+from vault.consortia.errors import CannotRemoveMember, DuplicateConsortium, TooManyMembers
 from vault.consortia.models import Consortium, ConsortiumContact, ConsortiumMember
 from vault.crypto import FieldCipher
 from vault.identity.models import User
@@ -21,12 +21,15 @@ from vault.organizations.models import Organization, OrganizationKind
 from vault.programmes.models import Programme
 
 _TABLE = ConsortiumMember.__tablename__
+#: A safety bound on partner lists (programme rules set the real maximum).
+MAX_MEMBERS = 50
 
 
 @dataclass(frozen=True)
 class Member:
     """One opened entry of a partner list."""
 
+    id: uuid.UUID
     position: int
     organization_name: str
     organization_kind: OrganizationKind
@@ -68,7 +71,12 @@ class ConsortiumService:
         organization: Organization | None = None,
     ) -> ConsortiumMember:
         """Append a sealed entry to the consortium's partner list."""
-        position = len(self._member_rows(consortium))
+        rows = self._member_rows(consortium)
+        if len(rows) >= MAX_MEMBERS:
+            raise TooManyMembers(f"A consortium has at most {MAX_MEMBERS} entries.")
+        # Positions are never reused, so documents filed for a removed partner never attach
+        # to a new one.
+        position = (rows[-1].position + 1) if rows else 0
         row = ConsortiumMember(id=uuid.uuid4(), consortium_id=consortium.id, position=position)
         organization_json = json.dumps(
             {
@@ -97,6 +105,7 @@ class ConsortiumService:
             )
             opened.append(
                 Member(
+                    id=row.id,
                     position=row.position,
                     organization_name=organization["name"],
                     organization_kind=OrganizationKind(organization["kind"]),
@@ -112,6 +121,22 @@ class ConsortiumService:
                 )
             )
         return opened
+
+    def remove_member(self, consortium: Consortium, member_id: uuid.UUID, *,
+                      has_documents: bool) -> None:
+        """Remove a partner; raises ``CannotRemoveMember`` for the lead, an unknown entry, or a
+        partner with documents uploaded for it."""
+        row = self.session.get(ConsortiumMember, member_id)
+        if row is None or row.consortium_id != consortium.id:
+            raise CannotRemoveMember("No such partner in this consortium.")
+        if row.position == 0:
+            raise CannotRemoveMember("The lead organisation cannot be removed.")
+        if has_documents:
+            raise CannotRemoveMember(
+                "Documents were uploaded for this partner; it cannot be removed."
+            )
+        self.session.delete(row)
+        self.session.flush()
 
     def _member_rows(self, consortium: Consortium) -> list[ConsortiumMember]:
         return list(

@@ -84,6 +84,27 @@ def open_field(key: bytes, sealed: bytes, context: bytes) -> bytes:
         raise DecryptionError("sealed value does not authenticate in this context") from None
 
 
+def random_key() -> bytes:
+    """A fresh random 256-bit key."""
+    return secrets.token_bytes(32)
+
+
+def seal_raw(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """AES-256-GCM: ``nonce (12) || ciphertext || tag (16)``; used to wrap data keys."""
+    nonce = secrets.token_bytes(_NONCE_BYTES)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def open_raw(key: bytes, sealed: bytes, aad: bytes) -> bytes:
+    """Reverse ``seal_raw``; raises ``DecryptionError`` if the bytes do not authenticate."""
+    if len(sealed) < _NONCE_BYTES + 16:
+        raise DecryptionError("sealed value is too short")
+    try:
+        return AESGCM(key).decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], aad)
+    except InvalidTag:
+        raise DecryptionError("sealed value does not authenticate") from None
+
+
 def lookup_digest(key: bytes, value: str) -> str:
     """A keyed digest for looking a value up without storing it (hex HMAC-SHA256)."""
     return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()

@@ -6,7 +6,15 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vault.consortia.models import Consortium
@@ -54,14 +62,15 @@ class Submission(Base):
 
 
 class Document(Base):
-    """One version of one kind of document in a submission; versions are never overwritten."""
+    """One required document of a submission (a kind, for the consortium or for one partner).
+
+    Its content lives in numbered ``DocumentVersion`` rows; an upload never overwrites, it adds
+    the next version.
+    """
 
     __tablename__ = "documents"
     __table_args__ = (
-        UniqueConstraint("submission_id", "kind", "version", name="uq_documents_kind_version"),
-        CheckConstraint("version >= 1", name="version_positive"),
-        CheckConstraint("size_bytes >= 0", name="size_not_negative"),
-        CheckConstraint("length(sha256) = 64", name="sha256_length"),
+        UniqueConstraint("submission_id", "kind", "slot", name="uq_documents_submission_kind_slot"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -70,16 +79,57 @@ class Document(Base):
     )
     #: A document kind id of the programme definition, e.g. ``proposal``.
     kind: Mapped[str] = mapped_column(String(64))
+    #: ``""`` for a document of the whole consortium; the partner-list entry id for kinds
+    #: required once per partner.
+    slot: Mapped[str] = mapped_column(String(36), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    submission: Mapped[Submission] = relationship()
+    versions: Mapped[list[DocumentVersion]] = relationship(
+        back_populates="document", order_by="DocumentVersion.version"
+    )
+
+
+class DocumentVersion(Base):
+    """One uploaded version of a document: its metadata and how to decrypt its blob."""
+
+    __tablename__ = "document_versions"
+    __table_args__ = (
+        UniqueConstraint("document_id", "version", name="uq_document_versions_version"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint("size_bytes >= 0", name="size_not_negative"),
+        CheckConstraint("length(sha256) = 64", name="sha256_length"),
+        CheckConstraint("key_version >= 1", name="key_version_positive"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    document_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("documents.id", ondelete="RESTRICT"), index=True
+    )
     version: Mapped[int] = mapped_column(Integer)
     #: The name the uploader gave, shown to people only; blobs are stored under random names.
     original_filename: Mapped[str] = mapped_column(String(255))
     media_type: Mapped[str] = mapped_column(String(127))
+    #: Plaintext size in bytes.
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     #: Hex SHA-256 of the plaintext, as printed on the receipt.
     sha256: Mapped[str] = mapped_column(String(64))
+    #: Random name of the ciphertext in the blob store.
+    blob_name: Mapped[str] = mapped_column(String(64), unique=True)
+    blob_size: Mapped[int] = mapped_column(BigInteger)
+    #: Hex SHA-256 of the stored blob (header and ciphertext), for the audit log.
+    blob_sha256: Mapped[str] = mapped_column(String(64))
+    #: Blob format version (docs/FORMAT.md).
+    format_version: Mapped[int] = mapped_column(Integer)
+    #: The key provider's key (``consortium-<uuid>``) and version that wrap the data key.
+    key_id: Mapped[str] = mapped_column(String(100), index=True)
+    key_version: Mapped[int] = mapped_column(Integer)
+    #: The data key, AES-256-GCM-wrapped under ``key_id``/``key_version`` with the encryption
+    #: context as associated data. The only copy of the data key; never stored unwrapped.
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
     created_by_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="RESTRICT"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    submission: Mapped[Submission] = relationship()
+    document: Mapped[Document] = relationship(back_populates="versions")

@@ -1,15 +1,90 @@
-"""Submissions and the document versions recorded for them."""
+"""Submissions and the encrypted document store.
+
+An upload streams through the encryptor into the blob store in bounded memory: the plaintext is
+hashed and counted on the way, checked by its magic bytes, and never touches disk. Each upload
+adds a version with its own data key, wrapped under the consortium's current key version with
+the encryption context as associated data. A download streams back through the decryptor; a
+chunk or an ending that does not authenticate raises ``ContentIntegrityError`` mid-stream.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import re
+import unicodedata
+import uuid
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError as DatabaseIntegrityError
 from sqlalchemy.orm import Session
 
-from vault.consortia.models import Consortium
-from vault.documents.models import Document, Submission, SubmissionState
+from vault.consortia.models import Consortium, ConsortiumMember
+from vault.crypto import content
+from vault.documents import sniff
+from vault.documents.errors import (
+    ContentIntegrityError,
+    DocumentNotFound,
+    DocumentShredded,
+    InvalidUpload,
+    SubmissionLocked,
+    TooLarge,
+    UnknownKind,
+    UnsupportedMediaType,
+    UploadClosed,
+    UploadConflict,
+)
+from vault.documents.models import Document, DocumentVersion, Submission, SubmissionState
+from vault.keys import KeyDestroyed, KeyProvider, UnknownKey, UnwrapError
+from vault.programmes.definition import DocumentKind
 from vault.programmes.models import Programme
+from vault.storage import BlobError, BlobStore, BlobWriter
+
+#: Submissions in these states accept new document versions.
+EDITABLE_STATES = frozenset({SubmissionState.DRAFT, SubmissionState.RETURNED})
+_UNSAFE_FILENAME = re.compile(r"[\x00-\x1f\x7f/\\\\]")
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A document with its newest version, for listings."""
+
+    document: Document
+    latest: DocumentVersion
+
+
+def clean_filename(raw: str | None) -> str:
+    """The user's filename reduced to a safe display name; raises ``InvalidUpload``."""
+    name = unicodedata.normalize("NFC", (raw or "").strip())
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]  # never a path, from any OS
+    name = _UNSAFE_FILENAME.sub("", name).strip(" .")
+    if not name:
+        raise InvalidUpload("A filename is required.")
+    if len(name) > 255:
+        stem, dot, extension = name.rpartition(".")
+        name = (stem[: 250 - len(extension)] + dot + extension) if dot else name[:255]
+    return name
+
+
+def resolve_media_type(declared: str | None, head: bytes, kind: DocumentKind) -> str:
+    """The media type of the upload, from the declared type and the magic bytes.
+
+    Raises ``UnsupportedMediaType`` when the content is not one of the kind's types.
+    """
+    declared = (declared or "").split(";", 1)[0].strip().lower()
+    allowed = ", ".join(kind.media_types)
+    if declared in kind.media_types:
+        if sniff.matches(declared, head):
+            return declared
+        raise UnsupportedMediaType(f"The content is not a real {declared} file.")
+    if declared in ("", "application/octet-stream"):
+        candidates = [t for t in kind.media_types if sniff.matches(t, head)]
+        if len(candidates) == 1:
+            return candidates[0]
+    raise UnsupportedMediaType(f"Only {allowed} can be uploaded as this document.")
 
 
 class SubmissionService:
@@ -36,25 +111,16 @@ class SubmissionService:
             )
         )
 
-    def latest_documents(self, submission: Submission) -> list[Document]:
-        """The newest version of each document kind in the submission."""
-        newest = (
-            select(Document.kind, func.max(Document.version).label("version"))
-            .where(Document.submission_id == submission.id)
-            .group_by(Document.kind)
-            .subquery()
-        )
-        return list(
-            self.session.scalars(
-                select(Document)
-                .join(
-                    newest,
-                    (Document.kind == newest.c.kind) & (Document.version == newest.c.version),
-                )
-                .where(Document.submission_id == submission.id)
-                .order_by(Document.kind)
-            )
-        )
+    def get(self, submission_id: uuid.UUID) -> Submission | None:
+        """The submission with this id, if any."""
+        return self.session.get(Submission, submission_id)
+
+    def visible(self, consortium_ids: Iterable[uuid.UUID] | None) -> list[Submission]:
+        """Submissions of the given consortia (``None``: all), newest programme first."""
+        query = select(Submission).join(Consortium).order_by(Consortium.name)
+        if consortium_ids is not None:
+            query = query.where(Submission.consortium_id.in_(list(consortium_ids)))
+        return list(self.session.scalars(query))
 
     def state_counts(self, programme: Programme) -> Counter[SubmissionState]:
         """How many of the programme's submissions are in each state."""
@@ -64,3 +130,275 @@ class SubmissionService:
             .group_by(Submission.state)
         )
         return Counter({state: count for state, count in rows})
+
+
+class DocumentService:
+    """The encrypted document store on one database session."""
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        keys: KeyProvider,
+        blobs: BlobStore,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.session = session
+        self.keys = keys
+        self.blobs = blobs
+        self.clock = clock
+
+    # -- reading metadata -----------------------------------------------------------------
+
+    def get(self, document_id: uuid.UUID) -> Document:
+        """The document; raises ``DocumentNotFound``."""
+        document = self.session.get(Document, document_id)
+        if document is None:
+            raise DocumentNotFound("No such document.")
+        return document
+
+    def version(self, document: Document, number: int | None = None) -> DocumentVersion:
+        """A version of the document (the newest when ``number`` is None)."""
+        query = select(DocumentVersion).where(DocumentVersion.document_id == document.id)
+        if number is None:
+            query = query.order_by(DocumentVersion.version.desc()).limit(1)
+        else:
+            query = query.where(DocumentVersion.version == number)
+        found = self.session.scalar(query)
+        if found is None:
+            raise DocumentNotFound("No such document version.")
+        return found
+
+    def listing(self, submission: Submission) -> list[Listed]:
+        """Every document of the submission with its newest version, by kind and slot."""
+        newest = (
+            select(DocumentVersion.document_id, func.max(DocumentVersion.version).label("v"))
+            .group_by(DocumentVersion.document_id)
+            .subquery()
+        )
+        rows = self.session.execute(
+            select(Document, DocumentVersion)
+            .join(newest, newest.c.document_id == Document.id)
+            .join(
+                DocumentVersion,
+                (DocumentVersion.document_id == Document.id)
+                & (DocumentVersion.version == newest.c.v),
+            )
+            .where(Document.submission_id == submission.id)
+            .order_by(Document.kind, Document.slot)
+        )
+        return [Listed(document, latest) for document, latest in rows]
+
+    def is_shredded(self, consortium: Consortium) -> bool:
+        """Whether the consortium's key was destroyed (its documents are unreadable)."""
+        return self.keys.is_destroyed(consortium.key_id)
+
+    # -- upload ---------------------------------------------------------------------------
+
+    def upload(
+        self,
+        *,
+        submission: Submission,
+        kind: DocumentKind,
+        slot: str,
+        filename: str | None,
+        declared_type: str | None,
+        body: Iterable[bytes],
+        uploader_id: uuid.UUID,
+    ) -> DocumentVersion:
+        """Store a new version of a document, encrypted; returns it (the receipt).
+
+        Raises ``UploadClosed``, ``SubmissionLocked``, ``UnknownKind``, ``InvalidUpload``,
+        ``TooLarge``, ``UnsupportedMediaType``, ``DocumentShredded`` or ``UploadConflict``;
+        nothing is stored when it raises.
+        """
+        consortium = submission.consortium
+        programme = consortium.programme
+        self.check_open(submission)
+        name = clean_filename(filename)
+        self._check_slot(consortium, kind, slot)
+        if self.keys.is_destroyed(consortium.key_id):
+            raise DocumentShredded("This consortium's documents were destroyed.")
+        chunks = iter(body)
+        head, first = self._head(chunks)
+        media_type = resolve_media_type(declared_type, head, kind)
+
+        document = self._document(submission, kind.id, slot)
+        number = (self.session.scalar(
+            select(func.max(DocumentVersion.version))
+            .where(DocumentVersion.document_id == document.id)) or 0) + 1
+        context = content.content_context(
+            programme=programme.code, consortium_id=consortium.id,
+            document_id=document.id, version=number,
+        )
+        key_version = self.keys.ensure(consortium.key_id)
+        data_key = content.new_data_key()
+        wrapped = self.keys.wrap(consortium.key_id, key_version, data_key, context)
+
+        writer = self.blobs.writer()
+        try:
+            size, digest, blob_size, blob_digest = self._encrypt_into(
+                writer, data_key, context, first, chunks, kind.max_size_bytes
+            )
+            # The whole document must have arrived before the deadline, not just begun.
+            self.check_open(submission)
+            blob_name = writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+        version = DocumentVersion(
+            id=uuid.uuid4(), document_id=document.id, version=number, original_filename=name,
+            media_type=media_type, size_bytes=size, sha256=digest, blob_name=blob_name,
+            blob_size=blob_size, blob_sha256=blob_digest, format_version=content.FORMAT_VERSION,
+            key_id=consortium.key_id, key_version=key_version, wrapped_key=wrapped,
+            created_by_id=uploader_id, created_at=self.clock(),
+        )
+        self.session.add(version)
+        try:
+            with self.session.begin_nested():
+                self.session.flush()
+        except DatabaseIntegrityError:
+            self.blobs.delete(blob_name)
+            raise UploadConflict(
+                "Another upload of this document finished first. Please upload again."
+            ) from None
+        return version
+
+    def check_open(self, submission: Submission) -> None:
+        """Raise ``UploadClosed`` after the deadline, ``SubmissionLocked`` unless editable."""
+        if self.clock() >= submission.consortium.programme.submission_deadline:
+            raise UploadClosed("The submission deadline has passed.")
+        if submission.state not in EDITABLE_STATES:
+            raise SubmissionLocked(
+                f"The submission is {submission.state.value} and cannot be changed."
+            )
+
+    def _check_slot(self, consortium: Consortium, kind: DocumentKind, slot: str) -> None:
+        if kind.per == "consortium":
+            if slot:
+                raise UnknownKind(f"{kind.id} is one document for the whole consortium.")
+            return
+        try:
+            member_id = uuid.UUID(slot)
+        except ValueError:
+            raise UnknownKind(f"{kind.id} is required once per partner: name the partner.") \
+                from None
+        member = self.session.get(ConsortiumMember, member_id)
+        if member is None or member.consortium_id != consortium.id or member.position == 0:
+            raise UnknownKind("No such partner in this consortium.")
+
+    @staticmethod
+    def _head(chunks: Iterator[bytes]) -> tuple[bytes, bytes]:
+        """Enough leading bytes to recognise the media type (and all bytes read so far)."""
+        read = b""
+        while len(read) < sniff.SNIFF_BYTES:
+            chunk = next(chunks, None)
+            if chunk is None:
+                break
+            read += chunk
+        if not read:
+            raise InvalidUpload("The file is empty.")
+        return read[: sniff.SNIFF_BYTES], read
+
+    def _document(self, submission: Submission, kind: str, slot: str) -> Document:
+        query = select(Document).where(
+            Document.submission_id == submission.id, Document.kind == kind, Document.slot == slot
+        )
+        document = self.session.scalar(query)
+        if document is not None:
+            return document
+        document = Document(id=uuid.uuid4(), submission_id=submission.id, kind=kind, slot=slot,
+                            created_at=self.clock())
+        try:
+            with self.session.begin_nested():
+                self.session.add(document)
+        except DatabaseIntegrityError:
+            # A concurrent first upload of the same document created it; use theirs.
+            document = self.session.scalar(query)
+            if document is None:  # pragma: no cover - the row must exist after the conflict
+                raise
+        return document
+
+    @staticmethod
+    def _encrypt_into(
+        writer: BlobWriter,
+        data_key: bytes,
+        context: bytes,
+        first: bytes,
+        rest: Iterator[bytes],
+        limit: int,
+    ) -> tuple[int, str, int, str]:
+        plain_hash, blob_hash = hashlib.sha256(), hashlib.sha256()
+        size = blob_size = 0
+        encryptor = content.ContentEncryptor(data_key, context)
+
+        def emit(data: bytes) -> None:
+            nonlocal blob_size
+            if data:
+                blob_hash.update(data)
+                blob_size += len(data)
+                writer.write(data)
+
+        emit(encryptor.header())
+        chunk: bytes | None = first
+        while chunk is not None:
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"The file is larger than the limit of {limit // 1048576} MiB.")
+            plain_hash.update(chunk)
+            emit(encryptor.update(chunk))
+            chunk = next(rest, None)
+        emit(encryptor.finalize())
+        return size, plain_hash.hexdigest(), blob_size, blob_hash.hexdigest()
+
+    # -- download -------------------------------------------------------------------------
+
+    def plaintext(self, version: DocumentVersion) -> Iterator[bytes]:
+        """The version's plaintext, verified, as a stream of chunks.
+
+        Raises ``DocumentShredded`` or ``ContentIntegrityError`` before the first chunk when
+        the key or the start of the blob is wrong; a later failure raises mid-stream, so a
+        consumer never sees a clean end of a tampered document.
+        """
+        document = version.document
+        consortium = document.submission.consortium
+        context = content.content_context(
+            programme=consortium.programme.code, consortium_id=consortium.id,
+            document_id=document.id, version=version.version,
+            format_version=version.format_version,
+        )
+        try:
+            data_key = self.keys.unwrap(version.key_id, version.key_version,
+                                        version.wrapped_key, context)
+        except KeyDestroyed:
+            raise DocumentShredded("This document was destroyed with its consortium's key.") \
+                from None
+        except (UnwrapError, UnknownKey) as error:
+            raise ContentIntegrityError(f"The data key does not open: {error}") from None
+        stream = self._decrypt(version, data_key, context)
+        # Verify the start before anyone commits to a response: swapped or rolled-back blobs
+        # and wrong keys fail here, on the first chunk.
+        first = next(stream, None)
+
+        def chained() -> Iterator[bytes]:
+            if first is not None:
+                yield first
+            yield from stream
+
+        return chained()
+
+    def _decrypt(self, version: DocumentVersion, data_key: bytes,
+                 context: bytes) -> Iterator[bytes]:
+        decryptor = content.ContentDecryptor(data_key, context)
+        try:
+            for chunk in self.blobs.read(version.blob_name):
+                plain = decryptor.update(chunk)
+                if plain:
+                    yield plain
+            last = decryptor.finalize()
+        except (content.IntegrityError, BlobError) as error:
+            raise ContentIntegrityError(
+                f"Document version {version.id} failed authentication: {error}"
+            ) from None
+        if last:
+            yield last

@@ -39,3 +39,7 @@ class UnknownUser(IdentityError):
 
 class UnknownOrganization(IdentityError):
     """No registered organisation has this name."""
+
+
+class InvalidToken(IdentityError):
+    """An API token request is malformed, or no token matches."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, StringField
-from wtforms.validators import Length
+from wtforms import HiddenField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from vault.organizations.models import OrganizationKind
 
 
 class EmptyForm(FlaskForm):
@@ -38,3 +40,13 @@ class LanguageForm(FlaskForm):
 
     lang = HiddenField("lang", validators=[Length(max=8)])
     next = HiddenField("next", validators=[Length(max=2000)])
+
+
+class PartnerForm(FlaskForm):
+    """One entry of the confidential partner list."""
+
+    name = StringField("name", validators=[DataRequired(), Length(max=200)])
+    kind = SelectField("kind", choices=[(k.value, k.value) for k in OrganizationKind],
+                       validators=[DataRequired()])
+    role = StringField("role", validators=[DataRequired(), Length(max=100)])
+    contribution = TextAreaField("contribution", validators=[DataRequired(), Length(max=2000)])

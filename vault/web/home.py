@@ -49,7 +49,9 @@ def _applicant() -> str:
                 "consortium": consortium,
                 "members": consortia.members(consortium),
                 "submission": submission,
-                "documents": submissions.latest_documents(submission) if submission else [],
+                "documents": ([item.document for item in
+                               runtime().documents(db()).listing(submission)]
+                              if submission else []),
                 "definition": definition,
             }
         )

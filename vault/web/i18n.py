@@ -49,7 +49,18 @@ def format_kst(moment: datetime) -> str:
     return moment.astimezone(KST).strftime("%Y-%m-%d %H:%M KST")
 
 
+def format_size(size: int) -> str:
+    """A byte count for people: B, KiB, MiB or GiB."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.2f} GiB"
+
+
 def init_app(app: Flask) -> None:
     """Make ``_``, the current locale and the KST date filter available to templates."""
     app.jinja_env.globals.update(_=gettext, current_locale=current_locale, LOCALES=LOCALES)
     app.jinja_env.filters["kst"] = format_kst
+    app.jinja_env.filters["filesize"] = format_size

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from flask import Flask, Response, jsonify, redirect, request, session, url_for
+from flask import Flask, Request, Response, g, jsonify, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, current_user, login_user
 
@@ -24,6 +24,7 @@ PUBLIC_ENDPOINTS = frozenset(
         "auth.cancel",
         "i18n.set_language",
         "api.health",
+        "api.openapi",
         "health.healthz",
     }
 )
@@ -67,6 +68,20 @@ def load_user(reference: str) -> User | None:
     if age > runtime().settings.session_lifetime:
         return None
     return user
+
+
+@login_manager.request_loader
+def load_user_from_token(req: Request) -> User | None:
+    """API callers may present a bearer token instead of a session (``/api/`` only)."""
+    if not req.path.startswith("/api/"):
+        return None
+    scheme, _, token = req.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    account = runtime().identity(db()).authenticate_token(token.strip())
+    if account is not None:
+        g.auth_method = "token"
+    return account
 
 
 def start_session(user: User, *, mfa_skipped: bool = False) -> None:

@@ -1,0 +1,168 @@
+"""Key operations: status, rotation, rewrapping, retirement and crypto-shredding.
+
+Rotation adds a key version that new uploads use; rewrapping moves existing data keys to the
+current versions without touching any blob; retiring deletes versions no data key depends on;
+shredding destroys a consortium's key so that its documents can never be read again, whatever
+database backup is restored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from vault.consortia.models import Consortium
+from vault.crypto import content
+from vault.documents.models import Document, DocumentVersion, Submission
+from vault.keys import KeyDestroyed, KeyInUse, KeyProvider, UnknownKey
+
+#: Rows rewrapped per transaction: an interrupted rewrap loses at most one batch of work.
+REWRAP_BATCH = 200
+
+
+@dataclass
+class KeyStatus:
+    """One consortium key: its versions and how many data keys each version wraps."""
+
+    key_id: str
+    consortium: str
+    destroyed: bool
+    versions: list[int]
+    current: int | None
+    wrapped: dict[int, int] = field(default_factory=dict)
+
+
+class KeyService:
+    """Key operations on one database session."""
+
+    def __init__(self, session: Session, *, keys: KeyProvider,
+                 clock: Callable[[], datetime]) -> None:
+        self.session = session
+        self.keys = keys
+        self.clock = clock
+
+    def consortium(self, consortium_id: uuid.UUID) -> Consortium:
+        """The consortium; raises ``UnknownKey`` when there is none with this id."""
+        consortium = self.session.get(Consortium, consortium_id)
+        if consortium is None:
+            raise UnknownKey(f"No consortium has id {consortium_id}.")
+        return consortium
+
+    def status(self) -> list[KeyStatus]:
+        """Every consortium's key with its versions and the data keys under each."""
+        counts: dict[str, dict[int, int]] = defaultdict(dict)
+        for key_id, key_version, count in self.session.execute(
+            select(DocumentVersion.key_id, DocumentVersion.key_version, func.count())
+            .group_by(DocumentVersion.key_id, DocumentVersion.key_version)
+        ):
+            counts[key_id][key_version] = count
+        result = []
+        for consortium in self.session.scalars(select(Consortium).order_by(Consortium.name)):
+            key_id = consortium.key_id
+            versions = self.keys.versions(key_id)
+            result.append(KeyStatus(
+                key_id=key_id, consortium=consortium.name,
+                destroyed=self.keys.is_destroyed(key_id), versions=versions,
+                current=max(versions) if versions else None, wrapped=counts.get(key_id, {}),
+            ))
+        return result
+
+    def rotate(self, consortium_id: uuid.UUID | None = None) -> dict[str, int]:
+        """Add a key version for one consortium (or all); new uploads use it."""
+        consortia = ([self.consortium(consortium_id)] if consortium_id else
+                     list(self.session.scalars(select(Consortium).order_by(Consortium.name))))
+        rotated = {}
+        for consortium in consortia:
+            if self.keys.is_destroyed(consortium.key_id):
+                continue
+            self.keys.ensure(consortium.key_id)
+            rotated[consortium.key_id] = self.keys.rotate(consortium.key_id)
+        return rotated
+
+    def stale_count(self) -> int:
+        """How many data keys are wrapped under a version older than their key's current one."""
+        return sum(1 for _ in self._stale_ids())
+
+    def _stale_ids(self) -> list[uuid.UUID]:
+        current: dict[str, int | None] = {}
+        stale = []
+        for version_id, key_id, key_version in self.session.execute(
+            select(DocumentVersion.id, DocumentVersion.key_id, DocumentVersion.key_version)
+            .order_by(DocumentVersion.id)
+        ):
+            if key_id not in current:
+                versions = self.keys.versions(key_id)
+                current[key_id] = max(versions) if versions else None
+            if current[key_id] is not None and key_version < current[key_id]:
+                stale.append(version_id)
+        return stale
+
+    def rewrap_batch(self, limit: int = REWRAP_BATCH) -> int:
+        """Rewrap up to ``limit`` data keys under their key's current version; returns how many.
+
+        No blob is read or written: only the wrapped data key and its key version change, so
+        the work is safe to interrupt and to run again.
+        """
+        done = 0
+        for version_id in self._stale_ids()[:limit]:
+            row = self.session.get(DocumentVersion, version_id)
+            if row is None:
+                continue
+            document = self.session.get(Document, row.document_id)
+            submission = self.session.get(Submission, document.submission_id)
+            consortium = submission.consortium
+            context = content.content_context(
+                programme=consortium.programme.code, consortium_id=consortium.id,
+                document_id=document.id, version=row.version, format_version=row.format_version,
+            )
+            target = self.keys.current_version(row.key_id)
+            data_key = self.keys.unwrap(row.key_id, row.key_version, row.wrapped_key, context)
+            row.wrapped_key = self.keys.wrap(row.key_id, target, data_key, context)
+            row.key_version = target
+            done += 1
+        self.session.flush()
+        return done
+
+    def retire(self, below: int) -> dict[str, list[int]]:
+        """Delete every key version lower than ``below``; raises ``KeyInUse`` while any data key
+        still depends on one (run rewrap first)."""
+        in_use = self.session.execute(
+            select(DocumentVersion.key_id, func.count())
+            .where(DocumentVersion.key_version < below)
+            .group_by(DocumentVersion.key_id)
+        ).all()
+        if in_use:
+            described = ", ".join(f"{key_id} ({count})" for key_id, count in in_use)
+            raise KeyInUse(f"Data keys still depend on versions below {below}: {described}. "
+                           "Run 'vault keys rewrap' first.")
+        retired = {}
+        for key_id in self.keys.key_ids():
+            if self.keys.is_destroyed(key_id):
+                continue
+            versions = self.keys.versions(key_id)
+            if versions and max(versions) >= below:
+                removed = self.keys.retire(key_id, below)
+                if removed:
+                    retired[key_id] = removed
+        return retired
+
+    def shred(self, consortium_id: uuid.UUID) -> Consortium:
+        """Destroy the consortium's key: all its documents become unreadable, for good."""
+        consortium = self.consortium(consortium_id)
+        try:
+            self.keys.destroy(consortium.key_id)
+        except UnknownKey:
+            # Nothing was ever encrypted for it; record the destruction so nothing ever will be.
+            self.keys.ensure(consortium.key_id)
+            self.keys.destroy(consortium.key_id)
+        except KeyDestroyed:  # pragma: no cover - providers report destroyed keys idempotently
+            pass
+        consortium.shredded_at = self.clock()
+        self.session.flush()
+        return consortium

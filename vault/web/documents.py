@@ -1,0 +1,253 @@
+"""Submission pages, the partner list, uploads and downloads (shared with the JSON API).
+
+Handlers: parse → load → authorise → one service call → render. Reads of another consortium's
+submission answer 404, exactly like an id that does not exist.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from functools import partial
+from urllib.parse import quote
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from werkzeug.http import parse_options_header
+
+from vault.access import Action, authorize, is_allowed
+from vault.consortia.errors import ConsortiumError
+from vault.consortia.service import ConsortiumService
+from vault.documents.errors import (
+    ContentIntegrityError,
+    DocumentError,
+    DocumentNotFound,
+    TooLarge,
+    UnknownKind,
+)
+from vault.documents.models import Document, DocumentVersion, Submission
+from vault.documents.service import EDITABLE_STATES, SubmissionService
+from vault.organizations.models import OrganizationKind
+from vault.programmes.definition import DocumentKind
+from vault.web.context import actor, db, runtime, user
+from vault.web.forms import EmptyForm, PartnerForm
+from vault.web.i18n import gettext as _
+
+bp = Blueprint("documents", __name__)
+integrity_log = logging.getLogger("vault.integrity")
+
+#: Upload bodies are read in pieces of this size: memory stays bounded for any file size.
+READ_SIZE = 1024 * 1024
+
+
+# -- loading with the access check ---------------------------------------------------------
+
+def load_submission(submission_id: uuid.UUID, action: Action = Action.SUBMISSION_VIEW
+                    ) -> Submission:
+    """The submission if the actor may see it; 404 otherwise (existence is not revealed)."""
+    submission = SubmissionService(db()).get(submission_id)
+    if submission is None or not is_allowed(actor(), Action.SUBMISSION_VIEW,
+                                            submission.consortium_id):
+        raise DocumentNotFound("No such submission.")
+    authorize(actor(), action, submission.consortium_id)
+    return submission
+
+
+def load_document(document_id: uuid.UUID) -> Document:
+    """The document if the actor may read it; 404 otherwise."""
+    document = runtime().documents(db()).get(document_id)
+    consortium_id = document.submission.consortium_id
+    if not is_allowed(actor(), Action.DOCUMENT_READ, consortium_id):
+        raise DocumentNotFound("No such document.")
+    return document
+
+
+def document_kind(submission: Submission, kind_id: str) -> DocumentKind:
+    """The programme's definition of a document kind; raises ``UnknownKind``."""
+    definition = runtime().definitions.get(submission.consortium.programme.code)
+    try:
+        if definition is not None:
+            return definition.document_kind(kind_id)
+    except KeyError:
+        pass
+    raise UnknownKind(f"The programme has no document kind {kind_id!r}.")
+
+
+# -- upload and download, shared by the UI and the API --------------------------------------
+
+def receive_upload(submission: Submission, kind_id: str) -> DocumentVersion:
+    """Stream the request body into a new document version (the caller commits)."""
+    kind = document_kind(submission, kind_id)
+    if request.content_length is not None and request.content_length > kind.max_size_bytes:
+        raise TooLarge(f"The file is larger than the limit of "
+                       f"{kind.max_size_bytes // 1048576} MiB.")
+    # Flask's global body limit is for forms; this route's limit is the kind's.
+    request.max_content_length = kind.max_size_bytes + 1
+    _disposition, options = parse_options_header(request.headers.get("Content-Disposition", ""))
+    body = iter(partial(request.stream.read, READ_SIZE), b"")
+    return runtime().documents(db()).upload(
+        submission=submission, kind=kind, slot=request.args.get("partner", ""),
+        filename=options.get("filename"), declared_type=request.mimetype or None,
+        body=body, uploader_id=user().id,
+    )
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with an ASCII fallback and the exact UTF-8 name (RFC 6266, RFC 8187)."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\%' else "_" for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def send_version(document: Document, number: int | None) -> Response:
+    """Stream one verified version of a document as an attachment."""
+    service = runtime().documents(db())
+    version = service.version(document, number)
+    version_id = version.id
+    try:
+        chunks = service.plaintext(version)  # raises before any byte if the key/start is bad
+    except ContentIntegrityError:
+        integrity_log.critical("integrity alarm: document version %s failed authentication "
+                               "before download", version_id)
+        raise
+
+    def guarded() -> Iterator[bytes]:
+        try:
+            yield from chunks
+        except ContentIntegrityError:
+            # The client must never see a clean end of a tampered file: the error aborts the
+            # response mid-body, short of the announced Content-Length.
+            integrity_log.critical("integrity alarm: document version %s failed "
+                                   "authentication during download", version_id)
+            raise
+
+    response = Response(stream_with_context(guarded()), mimetype=version.media_type)
+    response.headers["Content-Length"] = str(version.size_bytes)
+    response.headers["Content-Disposition"] = content_disposition(version.original_filename)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# -- pages --------------------------------------------------------------------------------
+
+@bp.get("/submissions/<uuid:submission_id>")
+def submission_page(submission_id: uuid.UUID) -> str:
+    """A submission: its required documents with their versions, and the partner list."""
+    submission = load_submission(submission_id)
+    consortium = submission.consortium
+    documents = runtime().documents(db())
+    definition = runtime().definitions.get(consortium.programme.code)
+    members = []
+    if is_allowed(actor(), Action.PARTNER_LIST_VIEW, consortium.id):
+        members = ConsortiumService(db(), cipher=runtime().cipher).members(consortium)
+    listed = {(item.document.kind, item.document.slot): item
+              for item in documents.listing(submission)}
+    partners = [m for m in ConsortiumService(db(), cipher=runtime().cipher).members(consortium)
+                if m.position > 0] if is_allowed(actor(), Action.PARTNER_LIST_VIEW,
+                                                 consortium.id) else []
+    rows = []
+    for kind in definition.document_kinds if definition else ():
+        slots = [("", "")] if kind.per == "consortium" else [
+            (str(m.id), m.organization_name) for m in partners]
+        rows.extend({"kind": kind, "slot": slot, "partner_name": name,
+                     "item": listed.get((kind.id, slot))} for slot, name in slots)
+    now = runtime().clock()
+    return render_template(
+        "documents/submission.html", submission=submission, consortium=consortium,
+        definition=definition, members=members, rows=rows,
+        shredded=documents.is_shredded(consortium),
+        can_upload=is_allowed(actor(), Action.DOCUMENT_UPLOAD, consortium.id)
+        and submission.state in EDITABLE_STATES and now < consortium.programme.submission_deadline,
+        can_edit_partners=is_allowed(actor(), Action.PARTNER_LIST_EDIT, consortium.id),
+        partner_form=PartnerForm(), remove_form=EmptyForm(), kinds=list(OrganizationKind),
+        now=now,
+    )
+
+
+@bp.get("/submissions")
+def submissions_page() -> str:
+    """Every submission the user may see."""
+    submissions = SubmissionService(db())
+    visible = submissions.visible(None if actor().role.value == "officer"
+                                  else actor().consortium_ids)
+    visible = [s for s in visible if is_allowed(actor(), Action.SUBMISSION_VIEW, s.consortium_id)]
+    return render_template("documents/submissions.html", submissions=visible)
+
+
+@bp.get("/documents/<uuid:document_id>")
+def document_page(document_id: uuid.UUID) -> str:
+    """A document's versions, newest first, each with its receipt data and a download link."""
+    document = load_document(document_id)
+    service = runtime().documents(db())
+    return render_template(
+        "documents/document.html", document=document,
+        versions=list(reversed(document.versions)),
+        shredded=service.is_shredded(document.submission.consortium),
+        kind=document_kind(document.submission, document.kind),
+        highlight=request.args.get("uploaded", type=int),
+    )
+
+
+@bp.get("/documents/<uuid:document_id>/content")
+def download(document_id: uuid.UUID) -> Response:
+    """Download a version (the newest unless ``?version=N``)."""
+    document = load_document(document_id)
+    return send_version(document, request.args.get("version", type=int))
+
+
+# -- partner list --------------------------------------------------------------------------
+
+@bp.post("/submissions/<uuid:submission_id>/partners")
+def add_partner(submission_id: uuid.UUID) -> Response:
+    """Add an entry to the consortium's confidential partner list."""
+    submission = load_submission(submission_id, Action.PARTNER_LIST_EDIT)
+    form = PartnerForm()
+    try:
+        runtime().documents(db()).check_open(submission)
+    except DocumentError as error:
+        flash(_(str(error)), "error")
+        return redirect(url_for("documents.submission_page", submission_id=submission.id))
+    if not form.validate_on_submit():
+        flash(_("Fill in every field of the partner (name up to 200 characters)."), "error")
+        return redirect(url_for("documents.submission_page", submission_id=submission.id))
+    try:
+        ConsortiumService(db(), cipher=runtime().cipher).add_member(
+            submission.consortium, name=form.name.data.strip(),
+            kind=OrganizationKind(form.kind.data), role=form.role.data.strip(),
+            contribution=form.contribution.data.strip(),
+        )
+    except (ConsortiumError, ValueError) as error:
+        flash(_(str(error)), "error")
+    else:
+        flash(_("Partner added."), "info")
+    return redirect(url_for("documents.submission_page", submission_id=submission.id))
+
+
+@bp.post("/submissions/<uuid:submission_id>/partners/<uuid:member_id>/remove")
+def remove_partner(submission_id: uuid.UUID, member_id: uuid.UUID) -> Response:
+    """Remove a partner (not the lead, and not one with documents uploaded for it)."""
+    submission = load_submission(submission_id, Action.PARTNER_LIST_EDIT)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        runtime().documents(db()).check_open(submission)
+        ConsortiumService(db(), cipher=runtime().cipher).remove_member(
+            submission.consortium, member_id,
+            has_documents=any(item.document.slot == str(member_id)
+                              for item in runtime().documents(db()).listing(submission)),
+        )
+    except (ConsortiumError, DocumentError) as error:
+        flash(_(str(error)), "error")
+    else:
+        flash(_("Partner removed."), "info")
+    return redirect(url_for("documents.submission_page", submission_id=submission.id))

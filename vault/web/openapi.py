@@ -1,0 +1,137 @@
+"""The OpenAPI 3.1 document of ``/api/v1``, written out by hand so it says exactly what the
+handlers do (a test checks every API route appears in it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    text = {400: "Malformed request or missing CSRF header", 401: "Not authenticated",
+            403: "Not allowed", 404: "Not found (or not visible to the caller)",
+            409: "Deadline passed, submission locked, or a concurrent upload won",
+            410: "Shredded: the consortium's key was destroyed", 413: "Over the size limit",
+            415: "Not an allowed media type (checked by magic bytes)",
+            500: "Stored content failed authentication (integrity alarm)"}
+    return {str(s): {"description": text[s], "content": {"application/json": {"schema": _ERROR}}}
+            for s in statuses}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_UUID = {"type": "string", "format": "uuid"}
+_VERSION = {
+    "type": "object",
+    "required": ["version", "filename", "media_type", "size", "sha256", "uploaded_at"],
+    "properties": {
+        "version": {"type": "integer", "minimum": 1},
+        "filename": {"type": "string"},
+        "media_type": {"type": "string"},
+        "size": {"type": "integer", "minimum": 0},
+        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "uploaded_at": {"type": "string", "format": "date-time"},
+        "content_url": {"type": "string"},
+    },
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    """The API description as a JSON-ready dict."""
+    submission_id = {"name": "submission_id", "in": "path", "required": True, "schema": _UUID}
+    document_id = {"name": "document_id", "in": "path", "required": True, "schema": _UUID}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Vault API",
+            "version": "1",
+            "description": "Secure document vault of the sovereign AI foundation-model programme."
+                           " Authenticate with `Authorization: Bearer <token>` (create tokens with"
+                           " `vault token create`). Errors are `{\"error\", \"message\"}`.",
+        },
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error", "message"],
+                          "properties": {"error": {"type": "string"},
+                                         "message": {"type": "string"}}},
+                "Version": _VERSION,
+                "Submission": {
+                    "type": "object",
+                    "properties": {
+                        "id": _UUID, "programme": {"type": "string"},
+                        "state": {"type": "string"},
+                        "consortium": {"type": "object", "properties": {
+                            "id": _UUID, "name": {"type": "string"}}},
+                        "submission_deadline": {"type": "string", "format": "date-time"},
+                        "documents": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+            },
+        },
+        "paths": {
+            "/health": {"get": {"summary": "Liveness", "security": [],
+                                "responses": {"200": {"description": "Alive"}}}},
+            "/openapi.json": {"get": {"summary": "This document", "security": [],
+                                      "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+            "/me": {"get": {"summary": "The caller", "responses": {
+                "200": _json({"type": "object"}, "The caller's account"), **_errors(401)}}},
+            "/submissions": {"get": {"summary": "Submissions the caller may see", "responses": {
+                "200": _json({"type": "object", "properties": {"submissions": {
+                    "type": "array", "items": {"$ref": "#/components/schemas/Submission"}}}},
+                    "Visible submissions"), **_errors(401)}}},
+            "/submissions/{submission_id}": {"get": {
+                "summary": "A submission with its documents' newest versions",
+                "parameters": [submission_id],
+                "responses": {"200": _json({"$ref": "#/components/schemas/Submission"},
+                                           "The submission"), **_errors(401, 404)}}},
+            "/submissions/{submission_id}/documents/{kind}": {"put": {
+                "summary": "Upload a new version of a document (raw body)",
+                "description": "The body is the file itself; its name goes in "
+                               "`Content-Disposition: attachment; filename*=UTF-8''…`. "
+                               "For kinds required once per partner, add `?partner=<id>`.",
+                "parameters": [
+                    submission_id,
+                    {"name": "kind", "in": "path", "required": True,
+                     "schema": {"type": "string"}},
+                    {"name": "partner", "in": "query", "required": False, "schema": _UUID},
+                    {"name": "Content-Disposition", "in": "header", "required": True,
+                     "schema": {"type": "string"}},
+                ],
+                "requestBody": {"required": True, "content": {
+                    "application/pdf": {"schema": {"type": "string",
+                                                   "contentMediaType": "application/pdf"}},
+                    "application/octet-stream": {"schema": {"type": "string"}}}},
+                "responses": {"201": _json({"allOf": [{"$ref": "#/components/schemas/Version"},
+                                                      {"type": "object", "properties": {
+                                                          "document_id": _UUID,
+                                                          "server_time": {
+                                                              "type": "string",
+                                                              "format": "date-time"}}}]},
+                                           "The receipt"),
+                              **_errors(400, 401, 403, 404, 409, 410, 413, 415)}}},
+            "/documents/{document_id}": {"get": {
+                "summary": "A document's metadata and versions", "parameters": [document_id],
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "id": _UUID, "kind": {"type": "string"}, "shredded": {"type": "boolean"},
+                    "versions": {"type": "array",
+                                 "items": {"$ref": "#/components/schemas/Version"}}}},
+                    "The document"), **_errors(401, 404)}}},
+            "/documents/{document_id}/content": {"get": {
+                "summary": "Download a version (newest unless ?version=N)",
+                "parameters": [document_id, {"name": "version", "in": "query",
+                                             "required": False,
+                                             "schema": {"type": "integer", "minimum": 1}}],
+                "responses": {"200": {"description": "The verified content, as an attachment. "
+                                                     "If stored ciphertext fails authentication"
+                                                     " mid-stream the connection is cut short.",
+                                      "content": {"application/octet-stream": {
+                                          "schema": {"type": "string"}}}},
+                              **_errors(401, 404, 410, 500)}}},
+        },
+    }
