@@ -231,3 +231,54 @@ def get_user(runtime: Runtime, user_id: uuid.UUID) -> User:
         user = session.get(User, user_id)
         assert user is not None
         return user
+
+
+@dataclass
+class Team:
+    """A consortium of the demo programme with a draft submission and one applicant."""
+
+    consortium_id: uuid.UUID
+    submission_id: uuid.UUID
+    applicant: Account
+    partner_ids: list[uuid.UUID]
+    name: str
+
+
+@pytest.fixture
+def make_team(runtime: Runtime, make_user):  # noqa: ANN201 - factory fixture
+    """Factory: ``make_team(name, partners=("University A",))`` → ``Team``."""
+    from vault.consortia.models import Consortium
+    from vault.consortia.service import ConsortiumService
+    from vault.documents.service import SubmissionService
+    from vault.organizations.models import OrganizationKind
+    from vault.organizations.service import OrganizationService
+    from vault.programmes.service import ProgrammeService
+
+    def make(name: str = "Team Alpha", partners: tuple[str, ...] = ("Alpha University",)) -> Team:
+        applicant = make_user(Role.APPLICANT)
+        with unit_of_work(runtime.sessions) as session:
+            programme, _ = ProgrammeService(session).sync(
+                runtime.definitions["sovereign-ai-2025"])
+            lead = OrganizationService(session).get_or_create(f"{name} Lead Co.",
+                                                              OrganizationKind.COMPANY)
+            consortia = ConsortiumService(session, cipher=runtime.cipher)
+            consortium = consortia.create(programme, name, lead)
+            consortia.add_member(consortium, name=lead.name, kind=lead.kind, role="lead",
+                                 contribution="training")
+            partner_ids = [
+                consortia.add_member(consortium, name=partner, kind=OrganizationKind.UNIVERSITY,
+                                     role="partner", contribution="evaluation").id
+                for partner in partners
+            ]
+            consortia.add_contact(session.get(Consortium, consortium.id),
+                                  session.get(User, applicant.id), lead=True)
+            submission = SubmissionService(session).open_draft(consortium)
+            return Team(consortium.id, submission.id, applicant, partner_ids, name)
+
+    return make
+
+
+def pdf_bytes(size: int, marker: bytes = b"") -> bytes:
+    """A body of ``size`` bytes that starts like a PDF (the upload check reads magic bytes)."""
+    head = b"%PDF-1.7\n" + marker
+    return (head + b"x" * max(0, size - len(head)))[:size] if size >= len(head) else head[:size]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from wtforms import HiddenField, PasswordField, StringField, TextAreaField
+from wtforms.validators import AnyOf, DataRequired, Length
 
 from vault.organizations.models import OrganizationKind
 
@@ -46,7 +46,6 @@ class PartnerForm(FlaskForm):
     """One entry of the confidential partner list."""
 
     name = StringField("name", validators=[DataRequired(), Length(max=200)])
-    kind = SelectField("kind", choices=[(k.value, k.value) for k in OrganizationKind],
-                       validators=[DataRequired()])
+    kind = StringField("kind", validators=[AnyOf([k.value for k in OrganizationKind])])
     role = StringField("role", validators=[DataRequired(), Length(max=100)])
     contribution = TextAreaField("contribution", validators=[DataRequired(), Length(max=2000)])
