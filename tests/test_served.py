@@ -3,9 +3,12 @@ loopback, driven over real HTTP by a cookie-keeping client."""
 
 from __future__ import annotations
 
+import http.client
 import http.cookiejar
+import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -59,8 +63,40 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass
+class Served:
+    """A running demo vault."""
+
+    base: str
+    credentials: str
+    env: dict[str, str]
+    data_dir: Path
+    server: subprocess.Popen
+
+    def __iter__(self) -> Iterator[str]:  # ``base, credentials = served``
+        return iter((self.base, self.credentials))
+
+    def vault(self, *args: str) -> str:
+        """Run the ``vault`` command against this vault; returns its standard output."""
+        result = subprocess.run([str(BIN / "vault"), *args], env=self.env, cwd=ROOT,
+                                capture_output=True, text=True, timeout=60, check=True)
+        return result.stdout
+
+    def workers(self) -> list[int]:
+        """The gunicorn worker processes (children of the master)."""
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.server.pid:
+                children.append(int(stat.parent.name))
+        return children
+
+
 @pytest.fixture
-def served(database_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
+def served(database_url: str, tmp_path: Path) -> Iterator[Served]:
     """A demo vault served by gunicorn; yields its base URL and the credentials text."""
     env = {"PATH": os.environ["PATH"], "VAULT_MODE": "development",
            "VAULT_DATA_DIR": str(tmp_path / "instance"), "VAULT_DATABASE_URL": database_url}
@@ -69,7 +105,8 @@ def served(database_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     assert init.returncode == 0, init.stderr
     port = _free_port()
     server = subprocess.Popen(
-        [str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+        [str(BIN / "gunicorn"), "--workers", "2", "--worker-class", "gthread", "--threads", "2",
+         "--bind", f"127.0.0.1:{port}", "wsgi:app"],
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -82,7 +119,7 @@ def served(database_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
                 if time.monotonic() > deadline or server.poll() is not None:
                     pytest.fail("gunicorn did not start: " + server.stderr.read().decode()[-2000:])
                 time.sleep(0.2)
-        yield base, init.stdout
+        yield Served(base, init.stdout, env, tmp_path / "instance", server)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -128,3 +165,97 @@ def test_unauthenticated_api_calls_get_401_from_the_served_vault(served):
     base, _ = served
     status, _headers, body = Browser(base).request("/api/v1/me")
     assert status == 401 and '"unauthenticated"' in body
+
+
+# -- the encrypted store over real HTTP ------------------------------------------------------
+
+def _token_and_submission(served: Served) -> tuple[str, str]:
+    token = served.vault("token", "create", "--email", "applicant01@demo.example",
+                         "--name", "test").splitlines()[0]
+    connection = http.client.HTTPConnection(served.base.removeprefix("http://"), timeout=30)
+    connection.request("GET", "/api/v1/submissions", headers={"Authorization": f"Bearer {token}"})
+    submissions = json.loads(connection.getresponse().read())["submissions"]
+    connection.close()
+    return token, submissions[0]["id"]
+
+
+def _put(served: Served, token: str, submission: str, body: bytes) -> dict:
+    connection = http.client.HTTPConnection(served.base.removeprefix("http://"), timeout=60)
+    connection.request("PUT", f"/api/v1/submissions/{submission}/documents/proposal", body=body,
+                       headers={"Authorization": f"Bearer {token}",
+                                "Content-Type": "application/pdf",
+                                "Content-Disposition": "attachment; filename=p.pdf"})
+    response = connection.getresponse()
+    data = json.loads(response.read())
+    connection.close()
+    assert response.status == 201, data
+    return data
+
+
+def _blob_files(served: Served) -> list[Path]:
+    root = served.data_dir / "blobs"
+    return [p for p in root.rglob("*") if p.is_file() and ".tmp" not in p.parts]
+
+
+def _download(served: Served, token: str, url: str) -> tuple[int, int | None, bytes, bool]:
+    """Status, announced length, the bytes that arrived, and whether the body was complete."""
+    connection = http.client.HTTPConnection(served.base.removeprefix("http://"), timeout=60)
+    connection.request("GET", url, headers={"Authorization": f"Bearer {token}"})
+    response = connection.getresponse()
+    announced = response.getheader("Content-Length")
+    try:
+        body = response.read()
+        complete = True
+    except http.client.IncompleteRead as partial:
+        body, complete = partial.partial, False
+    connection.close()
+    return response.status, int(announced) if announced else None, body, complete
+
+
+@pytest.mark.parametrize("where", [0.1, 0.75])
+def test_a_tampered_blob_never_downloads_as_a_complete_200(served, where):
+    token, submission = _token_and_submission(served)
+    body = b"%PDF-1.7\n" + os.urandom(3 * 1024 * 1024)
+    receipt = _put(served, token, submission, body)
+    status, _, received, complete = _download(served, token, receipt["content_url"])
+    assert (status, complete, received) == (200, True, body)  # intact before tampering
+    (blob,) = _blob_files(served)
+    data = bytearray(blob.read_bytes())
+    data[int(len(data) * where)] ^= 0x01
+    blob.write_bytes(bytes(data))
+    status, announced, received, complete = _download(served, token, receipt["content_url"])
+    assert received != body
+    assert not (status == 200 and complete and announced == len(received))
+    if where < 0.3:
+        assert status == 500  # detected before the first byte: a clean error response
+
+
+def test_a_worker_killed_mid_upload_leaves_no_document_and_no_blob(served):
+    token, submission = _token_and_submission(served)
+    connection = http.client.HTTPConnection(served.base.removeprefix("http://"), timeout=30)
+    connection.putrequest("PUT", f"/api/v1/submissions/{submission}/documents/proposal")
+    for name, value in (("Authorization", f"Bearer {token}"),
+                        ("Content-Type", "application/pdf"),
+                        ("Content-Disposition", "attachment; filename=p.pdf"),
+                        ("Content-Length", str(40 * 1024 * 1024))):
+        connection.putheader(name, value)
+    connection.endheaders()
+    connection.send(b"%PDF-1.7\n" + b"x" * (6 * 1024 * 1024))
+    time.sleep(1.0)  # let the worker encrypt what arrived
+    workers = served.workers()
+    assert workers
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    connection.close()
+    assert _blob_files(served) == []
+    count = subprocess.run(
+        [sys.executable, "-c", (
+            "from sqlalchemy import func, select\n"
+            "from vault.documents.models import DocumentVersion\n"
+            "from vault.runtime import Runtime\n"
+            "from vault.settings import Settings\n"
+            "with Runtime.build(Settings.from_env()).sessions() as s:\n"
+            "    print(s.scalar(select(func.count()).select_from(DocumentVersion)))\n"
+        )], env={**os.environ, **served.env}, cwd=ROOT, capture_output=True, text=True,
+        timeout=60, check=True)
+    assert count.stdout.strip() == "0"
