@@ -24,6 +24,7 @@ from vault.db import unit_of_work
 from vault.demo import create_demo, demo_exists, format_credentials
 from vault.identity.errors import IdentityError, UnknownUser
 from vault.identity.models import Role
+from vault.keys import KeyProviderError
 from vault.programmes.definition import DefinitionError
 from vault.programmes.service import ProgrammeService
 from vault.runtime import Runtime
@@ -91,6 +92,11 @@ def init_command(demo: bool) -> None:
     settings = runtime.settings
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     migrate.upgrade(runtime.engine)
+    try:
+        runtime.keys.check()
+    except KeyProviderError as error:
+        raise CommandError(str(error)) from None
+    click.echo(f"Key provider ready: {runtime.keys.name}")
     database = runtime.engine.url.database
     if runtime.engine.dialect.name == "sqlite" and database and Path(database).exists():
         os.chmod(database, 0o600)  # the database holds sealed columns and account metadata

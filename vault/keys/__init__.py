@@ -36,6 +36,10 @@ class KeyProvider(Protocol):
     #: ``keyring`` or ``pkcs11``.
     name: str
 
+    def check(self) -> None:
+        """Prove the provider works with its configuration (creating an empty keyring on first
+        use); raises ``KeyProviderError`` naming what is wrong."""
+
     def ensure(self, key_id: str) -> int:
         """Create the key with version 1 if it does not exist; return its current version.
 

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from vault import crypto
-from vault.keys import KeyDestroyed, KeyInUse, UnknownKey, UnwrapError
+from vault.keys import KeyDestroyed, KeyInUse, KeyProviderError, UnknownKey, UnwrapError
 
 FORMAT = 1
+CANARY = b"vault-keyring-canary"
 
 
 class KeyringProvider:
@@ -115,6 +116,25 @@ class KeyringProvider:
         return version
 
     # -- the provider protocol --------------------------------------------------------------
+
+    def check(self) -> None:
+        """Create the keyring (with a canary) if missing; prove the master key opens it."""
+        with self._locked(exclusive=True):
+            self._cache = None
+            data = self._load()
+            canary = data.get("canary")
+            if canary is None:
+                data["canary"] = base64.b64encode(crypto.seal_field(
+                    self._master, CANARY, self._context("canary", 0))).decode()
+                self._save(data)
+                return
+        try:
+            crypto.open_field(self._master, base64.b64decode(canary),
+                              self._context("canary", 0))
+        except crypto.DecryptionError:
+            raise KeyProviderError(
+                f"The master key (VAULT_MASTER_KEY) does not open {self.path}."
+            ) from None
 
     def ensure(self, key_id: str) -> int:
         """Create the key (version 1) if it is new; return its current version."""
