@@ -9,7 +9,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.moto_server import CREDENTIALS, moto_s3_server
 from vault import migrate
 from vault.app import create_app
 from vault.db import make_engine, unit_of_work
@@ -181,6 +182,11 @@ class Account:
 @pytest.fixture
 def make_user(runtime: Runtime, clock: Clock):
     """Factory: ``make_user(role, mfa=False, email=None, demo=False)`` → ``Account``."""
+    return user_factory(runtime, clock)
+
+
+def user_factory(runtime: Runtime, clock: Callable[[], datetime]):
+    """The ``make_user`` factory for a given runtime (also for apps a test builds itself)."""
 
     def make(role: Role = Role.APPLICANT, *, mfa: bool = False, email: str | None = None,
              demo: bool = False, password: str = PASSWORD) -> Account:
@@ -245,8 +251,13 @@ class Team:
 
 
 @pytest.fixture
-def make_team(runtime: Runtime, make_user):  # noqa: ANN201 - factory fixture
+def make_team(runtime: Runtime, make_user):
     """Factory: ``make_team(name, partners=("University A",))`` → ``Team``."""
+    return team_factory(runtime, make_user)
+
+
+def team_factory(runtime: Runtime, make_user):
+    """The ``make_team`` factory for a given runtime and user factory."""
     from vault.consortia.models import Consortium
     from vault.consortia.service import ConsortiumService
     from vault.documents.service import SubmissionService
@@ -282,3 +293,22 @@ def pdf_bytes(size: int, marker: bytes = b"") -> bytes:
     """A body of ``size`` bytes that starts like a PDF (the upload check reads magic bytes)."""
     head = b"%PDF-1.7\n" + marker
     return (head + b"x" * max(0, size - len(head)))[:size] if size >= len(head) else head[:size]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3 server for the whole session, with fake credentials and no ambient config."""
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in CREDENTIALS.items():
+            env.setenv(name, value)
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+            env.delenv(name, raising=False)
+        # Keep a developer's ~/.aws and the instance metadata service out of the tests.
+        env.setenv("AWS_CONFIG_FILE", os.devnull)
+        env.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+        env.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        # Loopback only, even where a proxy is configured.
+        env.setenv("NO_PROXY", "127.0.0.1,localhost")
+        env.setenv("no_proxy", "127.0.0.1,localhost")
+        with moto_s3_server() as endpoint:
+            yield endpoint

@@ -21,7 +21,6 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from tests.moto_server import CREDENTIALS, moto_s3_server
 from vault.storage import BlobError, BlobNotFound
 from vault.storage.factory import blob_store_from_url
 from vault.storage.file import TEMP_DIR, FileBlobStore
@@ -60,25 +59,6 @@ def write_in_chunks(writer: Any, data: bytes, chunk: int = 1024 * 1024 + 7) -> N
 
 
 # --- fixtures -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """A moto S3 server for the whole session, with fake credentials and no ambient config."""
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in CREDENTIALS.items():
-            env.setenv(name, value)
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-            env.delenv(name, raising=False)
-        # Keep a developer's ~/.aws and the instance metadata service out of the tests.
-        env.setenv("AWS_CONFIG_FILE", os.devnull)
-        env.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-        env.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        # Loopback only, even where a proxy is configured.
-        env.setenv("NO_PROXY", "127.0.0.1,localhost")
-        env.setenv("no_proxy", "127.0.0.1,localhost")
-        with moto_s3_server() as endpoint:
-            yield endpoint
 
 
 @pytest.fixture
