@@ -158,3 +158,19 @@ def test_token_commands(runner, runtime, make_user):
                                "n"]).exit_code == 2
     assert runner.invoke(cli, ["token", "create", "--email", account.email, "--name", "n",
                                "--days", "9999"]).exit_code == 2
+
+
+def test_init_refuses_a_master_key_that_does_not_open_the_keyring(environ, clock):
+    from vault.app import create_app
+    from vault.settings import Settings
+
+    first = create_app(Settings.from_env(environ, testing=True), clock=clock)
+    assert first.test_cli_runner().invoke(cli, ["init"]).exit_code == 0
+    keyring = Settings.from_env(environ).keyring_file
+    assert keyring.stat().st_mode & 0o777 == 0o600
+    wrong = {**environ, "VAULT_MASTER_KEY": "insecure-some-other-master-key-0123456789"}
+    second = create_app(Settings.from_env(wrong, testing=True), clock=clock)
+    result = second.test_cli_runner().invoke(cli, ["init"])
+    assert result.exit_code == 2 and "VAULT_MASTER_KEY" in result.output
+    for app in (first, second):
+        app.extensions["vault"].engine.dispose()

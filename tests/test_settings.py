@@ -285,3 +285,39 @@ def test_cli_help_without_secrets_prints_no_traceback(tmp_path):
         "--help", environ={"VAULT_MODE": "production", "VAULT_DATA_DIR": str(tmp_path)}
     )
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"VAULT_KEY_PROVIDER": "vault"}, "VAULT_KEY_PROVIDER"),
+        ({"VAULT_KEY_PROVIDER": "pkcs11"}, "VAULT_PKCS11_MODULE"),
+        ({"VAULT_KEY_PROVIDER": "pkcs11", "VAULT_PKCS11_MODULE": "/x.so"}, "VAULT_PKCS11_TOKEN"),
+        ({"VAULT_KEY_PROVIDER": "pkcs11", "VAULT_PKCS11_MODULE": "/x.so",
+          "VAULT_PKCS11_TOKEN": "t"}, "VAULT_PKCS11_PIN"),
+        ({"VAULT_BLOB_URL": "blobs/relative"}, "VAULT_BLOB_URL"),
+        ({"VAULT_BLOB_URL": "ftp://host/x"}, "VAULT_BLOB_URL"),
+        ({"VAULT_BLOB_URL": "s3://"}, "VAULT_BLOB_URL"),
+    ],
+)
+def test_storage_and_key_settings_are_validated(tmp_path, overrides, named):
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env(_production(tmp_path, **overrides))
+
+
+def test_master_key_may_come_from_a_private_file(tmp_path):
+    path = tmp_path / "master.key"
+    path.write_text("insecure-master-key-from-a-file-0123456789\n")
+    environ = _production(tmp_path)
+    del environ["VAULT_MASTER_KEY"]
+    path.chmod(0o644)
+    with pytest.raises(SettingsError, match="VAULT_MASTER_KEY_FILE"):
+        Settings.from_env({**environ, "VAULT_MASTER_KEY_FILE": str(path)})
+    path.chmod(0o600)
+    settings = Settings.from_env({**environ, "VAULT_MASTER_KEY_FILE": str(path)})
+    assert settings.master_key == "insecure-master-key-from-a-file-0123456789"
+
+
+def test_default_blob_store_is_a_directory_in_the_data_dir(tmp_path):
+    settings = Settings.from_env(_production(tmp_path))
+    assert settings.blob_url == (tmp_path.resolve() / "blobs").as_uri()
