@@ -14,12 +14,18 @@ PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
 venv: $(STAMP)
 
-# System packages the tests drive for real: SoftHSM2 (the PKCS#11 key provider's HSM).
+# System packages the tests drive for real: SoftHSM2 (the PKCS#11 key provider's HSM) and
+# Debian's Chromium (browser tests, driven by Playwright without its own browser download).
+SYSTEM_PACKAGES := softhsm2 chromium
 system-deps:
-	@command -v softhsm2-util >/dev/null 2>&1 || { \
-		echo "Installing softhsm2 (needed by the PKCS#11 tests)"; \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq softhsm2; \
-		else sudo apt-get update -qq && sudo apt-get install -y -qq softhsm2; fi; }
+	@missing=""; \
+	command -v softhsm2-util >/dev/null 2>&1 || missing="$$missing softhsm2"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing$$missing (needed by the tests)"; \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	fi
 
 # Reinstall whenever pyproject.toml changes.
 $(STAMP): pyproject.toml

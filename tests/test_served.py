@@ -3,11 +3,13 @@ loopback, driven over real HTTP by a cookie-keeping client."""
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import http.cookiejar
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -259,3 +261,44 @@ def test_a_worker_killed_mid_upload_leaves_no_document_and_no_blob(served):
         )], env={**os.environ, **served.env}, cwd=ROOT, capture_output=True, text=True,
         timeout=60, check=True)
     assert count.stdout.strip() == "0"
+
+
+# -- in a real browser ---------------------------------------------------------------------
+
+def test_browser_upload_shows_live_progress_and_lands_on_the_receipt(served, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")  # a dev dependency; always installed
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is required (make test installs it)"
+    base, credentials = served
+    document = tmp_path / "proposal.pdf"
+    document.write_bytes(b"%PDF-1.7\n" + os.urandom(6 * 1024 * 1024))
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page(locale="en-US")
+            page.goto(base + "/login")
+            email = "applicant01@demo.example"
+            page.fill("#email", email)
+            page.fill("#password", _password(credentials, email))
+            page.click("main button[type=submit]")
+            page.click("text=Open the submission")
+            # Slow the upload down (4 MiB/s) so the progress bar can be watched moving.
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Network.enable")
+            cdp.send("Network.emulateNetworkConditions", {
+                "offline": False, "latency": 0, "downloadThroughput": -1,
+                "uploadThroughput": 4 * 1024 * 1024})
+            page.set_input_files("div.upload input[type=file] >> nth=0", str(document))
+            page.wait_for_function(
+                "() => { const b = document.querySelector('div.upload progress');"
+                " return b && !b.hidden && b.value > 0 && b.value < 100; }", timeout=20_000)
+            progress = page.text_content("div.upload .progress-text")
+            assert re.search(r"iB / 6\.0 MiB \(\d+%\)", progress), progress
+            page.wait_for_url("**/documents/**", timeout=60_000)
+            receipt = page.text_content("main")
+            assert "This is your receipt" in receipt
+            assert hashlib.sha256(document.read_bytes()).hexdigest() in receipt
+        finally:
+            browser.close()
