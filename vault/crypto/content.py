@@ -82,12 +82,17 @@ class ContentEncryptor:
 
 
 class ContentDecryptor:
-    """Streams a blob back to plaintext. Output is verified chunk by chunk, but the document is
-    complete and authentic only once ``finalize()`` returns without raising."""
+    """Streams a blob back to plaintext. Output is verified chunk by chunk, and the last byte
+    comes only from ``finalize()``: the document is complete and authentic only once
+    ``finalize()`` returns without raising."""
 
     def __init__(self, data_key: bytes, context: bytes) -> None:
         self._decryptor = Cobblestone256Decryptor(data_key, context)
         self._header = b""
+        # The last plaintext byte released so far is held back until ``finalize`` succeeds:
+        # a document of exactly k x 16 KiB ends in an empty chunk, and without this every byte
+        # would be out before a tampered ending (that chunk dropped or altered) is detected.
+        self._held = b""
 
     def update(self, blob_bytes: bytes) -> bytes:
         """Feed blob bytes (header included); returns verified plaintext so far.
@@ -103,18 +108,22 @@ class ContentDecryptor:
             if not blob_bytes:
                 return b""
         try:
-            return self._decryptor.update(blob_bytes)
+            plain = self._held + self._decryptor.update(blob_bytes)
         except InvalidTag:
             raise IntegrityError("ciphertext chunk failed authentication") from None
+        self._held = plain[-1:]
+        return plain[:-1]
 
     def finalize(self) -> bytes:
         """The last plaintext; raises ``IntegrityError`` if the blob is truncated or extended."""
         if self._header != HEADER:
             raise IntegrityError("blob ends inside its header")
         try:
-            return self._decryptor.finalize()
+            last = self._decryptor.finalize()
         except InvalidTag:
             raise IntegrityError("blob is truncated, extended or was altered") from None
+        held, self._held = self._held, b""
+        return held + last
 
 
 def encrypted_size(plaintext_size: int) -> int:

@@ -284,7 +284,9 @@ class DocumentService:
             raise UnknownKind(f"{kind.id} is required once per partner: name the partner.") \
                 from None
         member = self.session.get(ConsortiumMember, member_id)
-        if member is None or member.consortium_id != consortium.id or member.position == 0:
+        # Only the canonical spelling: one partner must never have two slots for one kind.
+        if (slot != str(member_id) or member is None or member.consortium_id != consortium.id
+                or member.position == 0):
             raise UnknownKind("No such partner in this consortium.")
 
     @staticmethod
