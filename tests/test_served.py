@@ -181,9 +181,10 @@ def _token_and_submission(served: Served) -> tuple[str, str]:
     return token, submissions[0]["id"]
 
 
-def _put(served: Served, token: str, submission: str, body: bytes) -> dict:
+def _put(served: Served, token: str, submission: str, body: bytes,
+         kind: str = "proposal") -> dict:
     connection = http.client.HTTPConnection(served.base.removeprefix("http://"), timeout=60)
-    connection.request("PUT", f"/api/v1/submissions/{submission}/documents/proposal", body=body,
+    connection.request("PUT", f"/api/v1/submissions/{submission}/documents/{kind}", body=body,
                        headers={"Authorization": f"Bearer {token}",
                                 "Content-Type": "application/pdf",
                                 "Content-Disposition": "attachment; filename=p.pdf"})
@@ -302,3 +303,30 @@ def test_browser_upload_shows_live_progress_and_lands_on_the_receipt(served, tmp
             assert hashlib.sha256(document.read_bytes()).hexdigest() in receipt
         finally:
             browser.close()
+
+
+def test_a_slow_upload_does_not_block_other_requests(served):
+    token, submission = _token_and_submission(served)
+    total = 12 * 1024 * 1024
+    slow = http.client.HTTPConnection(served.base.removeprefix("http://"), timeout=60)
+    slow.putrequest("PUT", f"/api/v1/submissions/{submission}/documents/proposal")
+    for name, value in (("Authorization", f"Bearer {token}"),
+                        ("Content-Type", "application/pdf"),
+                        ("Content-Disposition", "attachment; filename=slow.pdf"),
+                        ("Content-Length", str(total))):
+        slow.putheader(name, value)
+    slow.endheaders()
+    first = b"%PDF-1.7\n" + b"s" * (2 * 1024 * 1024 - 9)
+    slow.send(first)
+    time.sleep(0.5)  # the slow upload is now inside its handler, waiting for more body
+    # While it waits, other requests, writes included, go through at once (a transaction held
+    # open for the whole upload would make them wait for SQLite's lock and fail after 30 s).
+    status, _, _, _ = _download(served, token, "/api/v1/me")
+    assert status == 200
+    quick = _put(served, token, submission, b"%PDF-1.7\nquick", kind="budget_plan")
+    assert quick["version"] == 1
+    slow.send(b"s" * (total - len(first)))
+    response = slow.getresponse()
+    receipt = json.loads(response.read())
+    slow.close()
+    assert response.status == 201 and receipt["size"] == total

@@ -9,13 +9,12 @@ chunk or an ending that does not authenticate raises ``ContentIntegrityError`` m
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -37,6 +36,7 @@ from vault.documents.errors import (
     UploadClosed,
     UploadConflict,
 )
+from vault.documents.hashing import BackgroundDigest
 from vault.documents.models import Document, DocumentVersion, Submission, SubmissionState
 from vault.keys import KeyDestroyed, KeyProvider, UnknownKey, UnwrapError
 from vault.programmes.definition import DocumentKind
@@ -46,6 +46,38 @@ from vault.storage import BlobError, BlobStore, BlobWriter
 #: Submissions in these states accept new document versions.
 EDITABLE_STATES = frozenset({SubmissionState.DRAFT, SubmissionState.RETURNED})
 _UNSAFE_FILENAME = re.compile(r"[\x00-\x1f\x7f/\\\\]")
+
+
+@dataclass(frozen=True)
+class UploadPlan:
+    """What an upload will become, decided before its body is read."""
+
+    submission_id: uuid.UUID
+    kind: DocumentKind
+    slot: str
+    filename: str
+    uploader_id: uuid.UUID
+    document_id: uuid.UUID
+    #: Whether the document row must be created along with this first version.
+    new_document: bool
+    version: int
+    context: bytes
+    key_id: str
+    key_version: int
+    data_key: bytes = field(repr=False)
+    wrapped_key: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class StoredContent:
+    """A committed blob and what was measured while it streamed in."""
+
+    blob_name: str
+    media_type: str
+    size: int
+    sha256: str
+    blob_size: int
+    blob_sha256: str
 
 
 @dataclass(frozen=True)
@@ -208,60 +240,112 @@ class DocumentService:
     ) -> DocumentVersion:
         """Store a new version of a document, encrypted; returns it (the receipt).
 
-        Raises ``UploadClosed``, ``SubmissionLocked``, ``UnknownKind``, ``InvalidUpload``,
-        ``TooLarge``, ``UnsupportedMediaType``, ``DocumentShredded`` or ``UploadConflict``;
+        The three steps below in one go; the web layer runs them with a commit after the first,
+        so no transaction stays open while a large body streams in. Raises what they raise;
         nothing is stored when it raises.
         """
+        plan = self.plan_upload(submission=submission, kind=kind, slot=slot,
+                                filename=filename, uploader_id=uploader_id)
+        stored = self.store_content(plan, declared_type=declared_type, body=body)
+        return self.record_upload(plan, stored)
+
+    def plan_upload(
+        self,
+        *,
+        submission: Submission,
+        kind: DocumentKind,
+        slot: str,
+        filename: str | None,
+        uploader_id: uuid.UUID,
+    ) -> UploadPlan:
+        """Check that the upload may happen and fix its document id, version and data key.
+
+        Writes nothing. Raises ``UploadClosed``, ``SubmissionLocked``, ``UnknownKind``,
+        ``InvalidUpload`` or ``DocumentShredded``.
+        """
         consortium = submission.consortium
-        programme = consortium.programme
         self.check_open(submission)
         name = clean_filename(filename)
         self._check_slot(consortium, kind, slot)
         if self.keys.is_destroyed(consortium.key_id):
             raise DocumentShredded("This consortium's documents were destroyed.")
-        chunks = iter(body)
-        head, first = self._head(chunks)
-        media_type = resolve_media_type(declared_type, head, kind)
-
-        document = self._document(submission, kind.id, slot)
+        document = self._find_document(submission, kind.id, slot)
+        document_id = document.id if document else uuid.uuid4()
         number = (self.session.scalar(
             select(func.max(DocumentVersion.version))
-            .where(DocumentVersion.document_id == document.id)) or 0) + 1
+            .where(DocumentVersion.document_id == document_id)) or 0) + 1
         context = content.content_context(
-            programme=programme.code, consortium_id=consortium.id,
-            document_id=document.id, version=number,
+            programme=consortium.programme.code, consortium_id=consortium.id,
+            document_id=document_id, version=number,
         )
         key_version = self.keys.ensure(consortium.key_id)
         data_key = content.new_data_key()
-        wrapped = self.keys.wrap(consortium.key_id, key_version, data_key, context)
+        return UploadPlan(
+            submission_id=submission.id, kind=kind, slot=slot, filename=name,
+            uploader_id=uploader_id, document_id=document_id, new_document=document is None,
+            version=number, context=context, key_id=consortium.key_id,
+            key_version=key_version, data_key=data_key,
+            wrapped_key=self.keys.wrap(consortium.key_id, key_version, data_key, context),
+        )
 
+    def store_content(self, plan: UploadPlan, *, declared_type: str | None,
+                      body: Iterable[bytes]) -> StoredContent:
+        """Check the type, then stream the body through the encryptor into a new blob.
+
+        Touches no database: call it with no transaction open. Raises ``InvalidUpload``,
+        ``UnsupportedMediaType`` or ``TooLarge``; no blob remains when it raises.
+        """
+        chunks = iter(body)
+        head, first = self._head(chunks)
+        media_type = resolve_media_type(declared_type, head, plan.kind)
         writer = self.blobs.writer()
         try:
             size, digest, blob_size, blob_digest = self._encrypt_into(
-                writer, data_key, context, first, chunks, kind.max_size_bytes
+                writer, plan.data_key, plan.context, first, chunks, plan.kind.max_size_bytes
             )
-            # The whole document must have arrived before the deadline, not just begun.
-            self.check_open(submission)
             blob_name = writer.commit()
         except BaseException:
             writer.abort()
             raise
-        version = DocumentVersion(
-            id=uuid.uuid4(), document_id=document.id, version=number, original_filename=name,
-            media_type=media_type, size_bytes=size, sha256=digest, blob_name=blob_name,
-            blob_size=blob_size, blob_sha256=blob_digest, format_version=content.FORMAT_VERSION,
-            key_id=consortium.key_id, key_version=key_version, wrapped_key=wrapped,
-            created_by_id=uploader_id, created_at=self.clock(),
-        )
-        self.session.add(version)
+        return StoredContent(blob_name, media_type, size, digest, blob_size, blob_digest)
+
+    def record_upload(self, plan: UploadPlan, stored: StoredContent) -> DocumentVersion:
+        """Record the stored blob as the planned version; the blob is deleted if this fails.
+
+        The deadline and the submission state are checked again: the whole document must have
+        arrived in time. Raises ``UploadClosed``, ``SubmissionLocked`` or ``UploadConflict``.
+        """
         try:
-            with self.session.begin_nested():
-                self.session.flush()
-        except DatabaseIntegrityError:
-            self.blobs.delete(blob_name)
-            raise UploadConflict(
-                "Another upload of this document finished first. Please upload again."
-            ) from None
+            submission = self.session.get(Submission, plan.submission_id)
+            if submission is None:  # pragma: no cover - submissions are never deleted
+                raise DocumentNotFound("No such submission.")
+            self.session.refresh(submission)
+            self.check_open(submission)
+            version = DocumentVersion(
+                id=uuid.uuid4(), document_id=plan.document_id, version=plan.version,
+                original_filename=plan.filename, media_type=stored.media_type,
+                size_bytes=stored.size, sha256=stored.sha256, blob_name=stored.blob_name,
+                blob_size=stored.blob_size, blob_sha256=stored.blob_sha256,
+                format_version=content.FORMAT_VERSION, key_id=plan.key_id,
+                key_version=plan.key_version, wrapped_key=plan.wrapped_key,
+                created_by_id=plan.uploader_id, created_at=self.clock(),
+            )
+            try:
+                with self.session.begin_nested():
+                    if plan.new_document:
+                        self.session.add(Document(
+                            id=plan.document_id, submission_id=plan.submission_id,
+                            kind=plan.kind.id, slot=plan.slot, created_at=self.clock()))
+                        self.session.flush()
+                    self.session.add(version)
+                    self.session.flush()
+            except DatabaseIntegrityError:
+                raise UploadConflict(
+                    "Another upload of this document finished first. Please upload again."
+                ) from None
+        except BaseException:
+            self.blobs.delete(stored.blob_name)
+            raise
         return version
 
     def check_open(self, submission: Submission) -> None:
@@ -302,24 +386,10 @@ class DocumentService:
             raise InvalidUpload("The file is empty.")
         return read[: sniff.SNIFF_BYTES], read
 
-    def _document(self, submission: Submission, kind: str, slot: str) -> Document:
-        query = select(Document).where(
+    def _find_document(self, submission: Submission, kind: str, slot: str) -> Document | None:
+        return self.session.scalar(select(Document).where(
             Document.submission_id == submission.id, Document.kind == kind, Document.slot == slot
-        )
-        document = self.session.scalar(query)
-        if document is not None:
-            return document
-        document = Document(id=uuid.uuid4(), submission_id=submission.id, kind=kind, slot=slot,
-                            created_at=self.clock())
-        try:
-            with self.session.begin_nested():
-                self.session.add(document)
-        except DatabaseIntegrityError:
-            # A concurrent first upload of the same document created it; use theirs.
-            document = self.session.scalar(query)
-            if document is None:  # pragma: no cover - the row must exist after the conflict
-                raise
-        return document
+        ))
 
     @staticmethod
     def _encrypt_into(
@@ -330,7 +400,8 @@ class DocumentService:
         rest: Iterator[bytes],
         limit: int,
     ) -> tuple[int, str, int, str]:
-        plain_hash, blob_hash = hashlib.sha256(), hashlib.sha256()
+        # Both digests are computed on helper threads while this one reads, encrypts and writes.
+        plain_hash, blob_hash = BackgroundDigest(), BackgroundDigest()
         size = blob_size = 0
         encryptor = content.ContentEncryptor(data_key, context)
 
@@ -341,17 +412,21 @@ class DocumentService:
                 blob_size += len(data)
                 writer.write(data)
 
-        emit(encryptor.header())
-        chunk: bytes | None = first
-        while chunk is not None:
-            size += len(chunk)
-            if size > limit:
-                raise TooLarge(f"The file is larger than the limit of {limit // 1048576} MiB.")
-            plain_hash.update(chunk)
-            emit(encryptor.update(chunk))
-            chunk = next(rest, None)
-        emit(encryptor.finalize())
-        return size, plain_hash.hexdigest(), blob_size, blob_hash.hexdigest()
+        try:
+            emit(encryptor.header())
+            chunk: bytes | None = first
+            while chunk is not None:
+                size += len(chunk)
+                if size > limit:
+                    raise TooLarge(f"The file is larger than the limit of {limit // 1048576} MiB.")
+                plain_hash.update(chunk)
+                emit(encryptor.update(chunk))
+                chunk = next(rest, None)
+            emit(encryptor.finalize())
+            return size, plain_hash.hexdigest(), blob_size, blob_hash.hexdigest()
+        finally:
+            plain_hash.close()
+            blob_hash.close()
 
     # -- download -------------------------------------------------------------------------
 

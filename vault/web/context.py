@@ -28,6 +28,17 @@ def db() -> Session:
     return g.db
 
 
+def checkpoint() -> None:
+    """Commit what the request did so far and end its transaction.
+
+    Only for handlers that must not hold a transaction while they wait on the client (a large
+    upload streaming in): on SQLite an open write transaction blocks every other writer.
+    """
+    session = g.get("db")
+    if session is not None:
+        session.commit()
+
+
 def rollback_request() -> None:
     """Undo the request's changes but keep its session open for rendering the error page."""
     session = g.get("db")

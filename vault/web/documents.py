@@ -39,7 +39,7 @@ from vault.documents.models import Document, DocumentVersion, Submission
 from vault.documents.service import EDITABLE_STATES, SubmissionService
 from vault.organizations.models import OrganizationKind
 from vault.programmes.definition import DocumentKind
-from vault.web.context import actor, db, runtime, user
+from vault.web.context import actor, checkpoint, db, runtime, user
 from vault.web.forms import EmptyForm, PartnerForm
 from vault.web.i18n import gettext as _
 
@@ -94,12 +94,18 @@ def receive_upload(submission: Submission, kind_id: str) -> DocumentVersion:
     # Flask's global body limit is for forms; this route's limit is the kind's.
     request.max_content_length = kind.max_size_bytes + 1
     _disposition, options = parse_options_header(request.headers.get("Content-Disposition", ""))
-    body = iter(partial(request.stream.read, READ_SIZE), b"")
-    return runtime().documents(db()).upload(
+    documents = runtime().documents(db())
+    plan = documents.plan_upload(
         submission=submission, kind=kind, slot=request.args.get("partner", ""),
-        filename=options.get("filename"), declared_type=request.mimetype or None,
-        body=body, uploader_id=user().id,
+        filename=options.get("filename"), uploader_id=user().id,
     )
+    # No transaction may stay open while the body streams in (seconds to hours).
+    checkpoint()
+    stored = documents.store_content(
+        plan, declared_type=request.mimetype or None,
+        body=iter(partial(request.stream.read, READ_SIZE), b""),
+    )
+    return documents.record_upload(plan, stored)
 
 
 def content_disposition(filename: str) -> str:
