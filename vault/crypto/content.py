@@ -108,11 +108,15 @@ class ContentDecryptor:
             if not blob_bytes:
                 return b""
         try:
-            plain = self._held + self._decryptor.update(blob_bytes)
+            plain = self._decryptor.update(blob_bytes)
         except InvalidTag:
             raise IntegrityError("ciphertext chunk failed authentication") from None
+        if not plain:
+            return b""
+        # One copy: the byte held from before, then all but the last byte of this output.
+        released = b"".join((self._held, memoryview(plain)[:-1]))
         self._held = plain[-1:]
-        return plain[:-1]
+        return released
 
     def finalize(self) -> bytes:
         """The last plaintext; raises ``IntegrityError`` if the blob is truncated or extended."""
