@@ -10,8 +10,8 @@ rounds, best in brackets; vault and plain runs interleaved), the vault/plain rat
 the targets, the server worker's CPU time per MiB (user+system, median), and its peak RSS
 growth during each transfer (VmRSS sampled every 50 ms; the worst round).
 
-Targets (from the issue): upload >= 0.9 of plain, download >= 0.8 of plain, peak RSS growth
-<= 64 MiB for a 1 GiB transfer.
+Targets (the document store's requirements): upload >= 0.9 of plain, download >= 0.8 of
+plain, peak RSS growth <= 64 MiB for a 1 GiB transfer.
 
     .venv/bin/python bench/store_throughput.py [--quick] [--rounds N] [-v] [--dir PARENT]
 

@@ -260,7 +260,7 @@ def team_factory(runtime: Runtime, make_user):
     """The ``make_team`` factory for a given runtime and user factory."""
     from vault.consortia.models import Consortium
     from vault.consortia.service import ConsortiumService
-    from vault.documents.service import SubmissionService
+    from vault.documents.submissions import SubmissionService
     from vault.organizations.models import OrganizationKind
     from vault.organizations.service import OrganizationService
     from vault.programmes.service import ProgrammeService

@@ -44,7 +44,7 @@ from vault.documents.errors import (
     UploadClosed,
 )
 from vault.documents.models import Document, DocumentVersion, Submission
-from vault.documents.service import SubmissionService
+from vault.documents.submissions import SubmissionService
 from vault.identity.models import Role
 from vault.organizations.models import OrganizationKind
 from vault.organizations.service import OrganizationService

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from vault import crypto
 from vault.consortia.models import Consortium
 from vault.consortia.service import ConsortiumService
-from vault.documents.service import SubmissionService
+from vault.documents.submissions import SubmissionService
 from vault.identity.models import Role
 from vault.identity.service import IdentityService
 from vault.organizations.models import Organization, OrganizationKind

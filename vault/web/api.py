@@ -15,7 +15,7 @@ from wtforms import ValidationError
 
 from vault.access import Action, is_allowed
 from vault.documents.models import Document, DocumentVersion, Submission
-from vault.documents.service import SubmissionService
+from vault.documents.submissions import SubmissionService
 from vault.web.context import actor, db, runtime, user
 from vault.web.documents import load_document, load_submission, receive_upload, send_version
 from vault.web.openapi import openapi_document

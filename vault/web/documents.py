@@ -36,7 +36,8 @@ from vault.documents.errors import (
     UnknownKind,
 )
 from vault.documents.models import Document, DocumentVersion, Submission
-from vault.documents.service import EDITABLE_STATES, SubmissionService
+from vault.documents.service import EDITABLE_STATES
+from vault.documents.submissions import SubmissionService
 from vault.organizations.models import OrganizationKind
 from vault.programmes.definition import DocumentKind
 from vault.web.context import actor, checkpoint, db, runtime, user

@@ -6,7 +6,7 @@ from flask import Blueprint, render_template
 
 from vault.access import Action, authorize
 from vault.consortia.service import ConsortiumService
-from vault.documents.service import SubmissionService
+from vault.documents.submissions import SubmissionService
 from vault.identity.models import Role
 from vault.programmes.service import ProgrammeService
 from vault.web.context import actor, db, runtime, user
