@@ -6,13 +6,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import IO
 
-from flask import Flask, Request, Response, jsonify, render_template, request
+from flask import Flask, Request, Response, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from vault.access import AccessDenied
-from vault.db import utcnow
+from vault.audit.checkpoints import Checkpoints, issue_and_publish
+from vault.db import unit_of_work, utcnow
 from vault.documents.errors import DocumentError
 from vault.runtime import Runtime
 from vault.settings import Settings
@@ -80,6 +81,10 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     @app.after_request
     def commit(response: Response) -> Response:
         finish_request(commit=response.status_code < 500)
+        if "request_id" in g:
+            response.headers["X-Request-ID"] = g.request_id
+        if g.get("audit_appended"):
+            _checkpoint_if_due(app.extensions["vault"])
         return response
 
     @app.teardown_request
@@ -96,6 +101,20 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     return app
+
+
+def _checkpoint_if_due(runtime: Runtime) -> None:
+    """Issue a signed checkpoint when enough events or time have passed (after the commit, so
+    only committed history is ever signed and published)."""
+    settings = runtime.settings
+    if runtime.log_identity is None:
+        return
+    with unit_of_work(runtime.sessions) as session:
+        due = Checkpoints(session, identity=runtime.log_identity, clock=runtime.clock).due(
+            settings.checkpoint_every, settings.checkpoint_seconds)
+    if due:
+        issue_and_publish(runtime.sessions, identity=runtime.log_identity, clock=runtime.clock,
+                          path=settings.published_checkpoints)
 
 
 def _wants_json() -> bool:

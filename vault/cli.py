@@ -19,6 +19,7 @@ from flask.cli import FlaskGroup, NoAppException
 from sqlalchemy.orm import Session
 
 from vault import migrate
+from vault.audit.checkpoints import create_log_identity
 from vault.consortia.service import ConsortiumService
 from vault.db import unit_of_work
 from vault.demo import create_demo, demo_exists, format_credentials
@@ -97,6 +98,8 @@ def init_command(demo: bool) -> None:
     except KeyProviderError as error:
         raise CommandError(str(error)) from None
     click.echo(f"Key provider ready: {runtime.keys.name}")
+    identity = create_log_identity(settings)
+    click.echo(f"Audit log: {identity.origin} (verifier key: vault audit vkey)")
     database = runtime.engine.url.database
     if runtime.engine.dialect.name == "sqlite" and database and Path(database).exists():
         os.chmod(database, 0o600)  # the database holds sealed columns and account metadata
@@ -284,9 +287,11 @@ def programme_list() -> None:
                        f"{programme.current_stage:<12} {programme.title_en}")
 
 
+from vault.cli_audit import register as _register_audit_commands  # noqa: E402 - needs cli
 from vault.cli_keys import register as _register_key_commands  # noqa: E402 - needs cli
 
 _register_key_commands(cli, _runtime, _work, CommandError)
+_register_audit_commands(cli, _runtime, _work, CommandError)
 
 
 def main() -> None:

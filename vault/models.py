@@ -1,5 +1,6 @@
 """Every model, imported once so that ``Base.metadata`` is complete (Alembic, tests)."""
 
+from vault.audit.models import AuditCheckpoint, AuditEvent, AuditNode, AuditVerification
 from vault.consortia.models import Consortium, ConsortiumContact, ConsortiumMember
 from vault.db import Base
 from vault.documents.models import Document, DocumentVersion, Submission, SubmissionState
@@ -9,6 +10,10 @@ from vault.programmes.models import Programme
 
 __all__ = [
     "ApiToken",
+    "AuditCheckpoint",
+    "AuditEvent",
+    "AuditNode",
+    "AuditVerification",
     "Base",
     "Consortium",
     "ConsortiumContact",

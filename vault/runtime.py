@@ -9,6 +9,8 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from vault.audit.checkpoints import LogIdentity, load_log_identity
+from vault.audit.service import AuditLog
 from vault.crypto import FieldCipher, LookupKey
 from vault.db import make_engine, make_session_factory, utcnow
 from vault.documents.service import DocumentService
@@ -44,6 +46,7 @@ class Runtime:
     definitions: dict[str, ProgrammeDefinition]
     keys: KeyProvider
     blobs: BlobStore
+    log_identity: LogIdentity | None
     clock: Callable[[], datetime] = field(default=utcnow)
 
     @classmethod
@@ -59,12 +62,17 @@ class Runtime:
             definitions=load_definitions(settings.programmes_dir),
             keys=make_key_provider(settings),
             blobs=blob_store_from_url(settings.blob_url, s3_endpoint=settings.s3_endpoint),
+            log_identity=load_log_identity(settings),
             clock=clock,
         )
 
     def documents(self, session: Session) -> DocumentService:
         """The document store on ``session``."""
         return DocumentService(session, keys=self.keys, blobs=self.blobs, clock=self.clock)
+
+    def audit(self, session: Session) -> AuditLog:
+        """The audit log on ``session``."""
+        return AuditLog(session, clock=self.clock)
 
     def identity(self, session: Session) -> IdentityService:
         """The identity service on ``session``."""

@@ -58,6 +58,14 @@ class Settings:
     pkcs11_pin: str | None = field(default=None, repr=False)
     #: A lock file serialising HSM access across processes (SoftHSM2 needs it).
     pkcs11_lock: str | None = None
+    #: The audit log's origin line; default ``vault.localhost/<instance id>``.
+    log_origin: str | None = None
+    #: The log's Ed25519 signing key (signed-note ``PRIVATE+KEY+…`` form); default: the file
+    #: ``<data dir>/log-signing.key`` that ``vault init`` creates.
+    log_signing_key: str | None = field(default=None, repr=False)
+    #: A checkpoint is issued after this many events, or this many seconds, whichever first.
+    checkpoint_every: int = 1000
+    checkpoint_seconds: int = 3600
     session_lifetime: timedelta = timedelta(hours=8)
     login_max_failures: int = 5
     login_lockout: timedelta = timedelta(minutes=15)
@@ -74,6 +82,21 @@ class Settings:
     def keyring_file(self) -> Path:
         """The keyring of the ``keyring`` key provider (mode 0600)."""
         return self.data_dir / "keyring.json"
+
+    @property
+    def log_key_file(self) -> Path:
+        """The audit log's signing key, created by ``vault init`` (mode 0600)."""
+        return self.data_dir / "log-signing.key"
+
+    @property
+    def instance_file(self) -> Path:
+        """A random id for this vault, created by ``vault init``; names the default origin."""
+        return self.data_dir / "instance-id"
+
+    @property
+    def published_checkpoints(self) -> Path:
+        """Every checkpoint issued, appended outside the database (see ``vault.audit``)."""
+        return self.data_dir / "checkpoints.log"
 
     @property
     def credentials_file(self) -> Path:
@@ -108,6 +131,12 @@ class Settings:
             "trusted_proxies": _int(env, "VAULT_TRUSTED_PROXIES", 0, minimum=0, maximum=5),
             "force_https_cookies": _bool(env, "VAULT_SECURE_COOKIES", False),
             "blob_url": _blob_url(env, data_dir),
+            "log_origin": _origin(env),
+            "log_signing_key": env.get("VAULT_LOG_SIGNING_KEY", "").strip() or None,
+            "checkpoint_every": _int(env, "VAULT_CHECKPOINT_EVERY", 1000, minimum=1,
+                                     maximum=1_000_000),
+            "checkpoint_seconds": _int(env, "VAULT_CHECKPOINT_SECONDS", 3600, minimum=1,
+                                       maximum=7 * 86400),
             "s3_endpoint": env.get("VAULT_S3_ENDPOINT", "").strip() or None,
             **_key_provider(env),
         }
@@ -123,6 +152,16 @@ def _normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def _origin(env: Mapping[str, str]) -> str | None:
+    origin = env.get("VAULT_LOG_ORIGIN", "").strip()
+    if not origin:
+        return None
+    if any(c.isspace() or c == "+" for c in origin) or len(origin) > 200:
+        raise SettingsError("VAULT_LOG_ORIGIN must be one line without spaces or '+', "
+                            f"at most 200 characters, not {origin!r}")
+    return origin
 
 
 def _blob_url(env: Mapping[str, str], data_dir: Path) -> str:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
 from flask_login import logout_user
 
+from vault.audit.service import Tag
 from vault.identity import mfa
 from vault.identity.errors import AccountLocked, InvalidCode, InvalidCredentials, WeakPassword
 from vault.web.auth import enrolment_step, locked_message
-from vault.web.context import db, runtime, user
+from vault.web.context import audit, db, runtime, user
 from vault.web.forms import CodeForm, PasswordChangeForm
 from vault.web.i18n import gettext as _
 
@@ -59,6 +60,7 @@ def change_password() -> Response | tuple[str, int]:
         return again(_("The current password is wrong."), 400)
     except WeakPassword as error:
         return again(_(str(error)), 400)
+    audit(Tag.PASSWORD_CHANGED, target={"account": account.id})
     logout_user()
     flash(_("Your password was changed. Every session has ended; sign in again."), "info")
     return redirect(url_for("auth.login"))

@@ -24,10 +24,13 @@ from flask import (
 )
 from flask_login import current_user, logout_user
 
+from vault.access import Actor
+from vault.audit.service import Tag
 from vault.identity import mfa
 from vault.identity.errors import AccountLocked, InvalidCode, InvalidCredentials
 from vault.identity.models import User
-from vault.web.context import db, runtime, user
+from vault.identity.service import email_key
+from vault.web.context import audit, db, runtime, user
 from vault.web.forms import CodeForm, EmptyForm, LoginForm
 from vault.web.i18n import gettext as _
 from vault.web.security import start_session
@@ -96,9 +99,24 @@ def _pending_or_restart(step: str) -> User | Response:
     return account
 
 
+def _as_actor(account: User) -> Actor:
+    return Actor(user_id=account.id, role=account.role, mfa=account.mfa_enabled)
+
+
+def _failed(tag: Tag, reason: str, account: User | None = None, email: str = "") -> None:
+    """Record a failed step; the address is recorded only as a keyed digest (people type
+    passwords into the e-mail field)."""
+    target = {"account": account.id} if account else {
+        "email_digest": runtime().lookup.digest("audit:" + email_key(email))}
+    audit(tag, actor_=_as_actor(account) if account else None, target=target,
+          reasons=(reason,))
+
+
 def _finish(account: User, *, mfa_skipped: bool = False) -> Response:
     next_url = session.get("pending", {}).get("next") or url_for("home.index")
     runtime().identity(db()).complete_sign_in(account)
+    audit(Tag.LOGIN_SUCCEEDED, actor_=_as_actor(account), target={"account": account.id},
+          reasons=("second factor skipped (demo)",) if mfa_skipped else ())
     start_session(account, mfa_skipped=mfa_skipped)
     return redirect(safe_next(next_url))
 
@@ -119,9 +137,11 @@ def login() -> Response | str:
     try:
         account = identity.authenticate(form.email.data, form.password.data)
     except AccountLocked as error:
+        _failed(Tag.LOGIN_FAILED, "locked", email=form.email.data)
         flash(locked_message(error), "error")
         return render_template("auth/login.html", form=form), 429
     except InvalidCredentials:
+        _failed(Tag.LOGIN_FAILED, "invalid credentials", email=form.email.data)
         flash(_("Invalid e-mail address or password."), "error")
         return render_template("auth/login.html", form=form), 401
     next_url = safe_next(form.next.data)
@@ -151,9 +171,11 @@ def second_factor() -> Response | str:
     try:
         method = identity.verify_second_factor(account, form.code.data)
     except AccountLocked as error:
+        _failed(Tag.MFA_FAILED, "locked", account)
         flash(locked_message(error), "error")
         return render_template("auth/code.html", form=form), 429
     except InvalidCode:
+        _failed(Tag.MFA_FAILED, "wrong, expired or reused code", account)
         flash(_("The code is wrong, expired or already used."), "error")
         return render_template("auth/code.html", form=form), 401
     if method == "recovery":
@@ -204,14 +226,17 @@ def enrolment_step(
         flash(_("Enter the code from your authenticator app."), "error")
         return render_template("auth/enrol.html", **context), 400
     try:
-        return identity.confirm_totp_enrolment(account, form.code.data.strip())
+        codes = identity.confirm_totp_enrolment(account, form.code.data.strip())
     except AccountLocked as error:
         flash(locked_message(error), "error")
         return render_template("auth/enrol.html", **context), 429
     except InvalidCode:
+        _failed(Tag.MFA_FAILED, "wrong enrolment code", account)
         flash(_("The code is wrong or has expired. Check your device's clock and try again."),
               "error")
         return render_template("auth/enrol.html", **context), 400
+    audit(Tag.MFA_ENROLLED, actor_=_as_actor(account), target={"account": account.id})
+    return codes
 
 
 @bp.post("/login/enrol/skip")
@@ -243,6 +268,7 @@ def logout() -> Response:
     if not EmptyForm().validate_on_submit():
         abort(400)
     runtime().identity(db()).end_all_sessions(user())
+    audit(Tag.LOGOUT, target={"account": user().id})
     logout_user()
     session.clear()
     flash(_("You have signed out."), "info")

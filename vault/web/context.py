@@ -6,11 +6,16 @@ rolls back when the handler raises (see ``vault.app.VaultFlask``).
 
 from __future__ import annotations
 
-from flask import current_app, g
+import uuid
+from collections.abc import Mapping
+
+from flask import current_app, g, request
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
-from vault.access import Actor
+from vault.access import AccessDenied, Action, Actor, is_allowed
+from vault.audit.models import AuditEvent
+from vault.audit.service import RequestInfo, Tag
 from vault.consortia.service import ConsortiumService
 from vault.identity.models import User
 from vault.runtime import Runtime
@@ -77,3 +82,42 @@ def actor() -> Actor:
             mfa=account.mfa_enabled,
         )
     return g.actor
+
+
+def request_info() -> RequestInfo:
+    """The request's id, client address and user agent, for the audit log."""
+    if "request_id" not in g:
+        g.request_id = uuid.uuid4().hex
+    return RequestInfo(
+        request_id=g.request_id,
+        client=request.remote_addr or "",
+        user_agent=(request.user_agent.string or "")[:300],
+    )
+
+
+def audit(tag: Tag, *, actor_: Actor | None = None, target: Mapping[str, object] | None = None,
+          decision: str = "", reasons: tuple[str, ...] = ()) -> AuditEvent:
+    """Append an event to the audit log in the request's transaction."""
+    if actor_ is None and current_user.is_authenticated:
+        actor_ = actor()
+    g.audit_appended = True
+    return runtime().audit(db()).append(tag, actor=actor_, target=target, decision=decision,
+                                        reasons=reasons, request=request_info())
+
+
+def authorize(action: Action, consortium_id: uuid.UUID | None = None, *,
+              target: Mapping[str, object] | None = None,
+              denied: Exception | None = None) -> None:
+    """The access check, recorded: an allow joins the request's transaction; a deny is
+    committed on its own before the error is raised (``denied``, or ``AccessDenied``), so it
+    stays in the log although the request fails."""
+    details = {"action": action.value, **({"consortium": consortium_id} if consortium_id else {}),
+               **(target or {})}
+    if is_allowed(actor(), action, consortium_id):
+        audit(Tag.ACCESS_DECIDED, target=details, decision="allow")
+        return
+    session = db()
+    session.rollback()
+    audit(Tag.ACCESS_DECIDED, target=details, decision="deny", reasons=("not permitted",))
+    session.commit()
+    raise denied or AccessDenied(f"{actor().role.value} may not {action.value}")

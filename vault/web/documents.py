@@ -25,9 +25,11 @@ from flask import (
 )
 from werkzeug.http import parse_options_header
 
-from vault.access import Action, authorize, is_allowed
+from vault.access import Action, is_allowed
+from vault.audit.service import AuditLog, Tag
 from vault.consortia.errors import ConsortiumError
 from vault.consortia.service import ConsortiumService
+from vault.db import unit_of_work
 from vault.documents.errors import (
     ContentIntegrityError,
     DocumentError,
@@ -40,7 +42,16 @@ from vault.documents.service import EDITABLE_STATES
 from vault.documents.submissions import SubmissionService
 from vault.organizations.models import OrganizationKind
 from vault.programmes.definition import DocumentKind
-from vault.web.context import actor, checkpoint, db, runtime, user
+from vault.web.context import (
+    actor,
+    audit,
+    authorize,
+    checkpoint,
+    db,
+    request_info,
+    runtime,
+    user,
+)
 from vault.web.forms import EmptyForm, PartnerForm
 from vault.web.i18n import gettext as _
 
@@ -57,19 +68,21 @@ def load_submission(submission_id: uuid.UUID, action: Action = Action.SUBMISSION
                     ) -> Submission:
     """The submission if the actor may see it; 404 otherwise (existence is not revealed)."""
     submission = SubmissionService(db()).get(submission_id)
-    if submission is None or not is_allowed(actor(), Action.SUBMISSION_VIEW,
-                                            submission.consortium_id):
+    if submission is None:
         raise DocumentNotFound("No such submission.")
-    authorize(actor(), action, submission.consortium_id)
+    target = {"submission": submission.id}
+    authorize(Action.SUBMISSION_VIEW, submission.consortium_id, target=target,
+              denied=DocumentNotFound("No such submission."))
+    if action is not Action.SUBMISSION_VIEW:
+        authorize(action, submission.consortium_id, target=target)
     return submission
 
 
 def load_document(document_id: uuid.UUID) -> Document:
     """The document if the actor may read it; 404 otherwise."""
     document = runtime().documents(db()).get(document_id)
-    consortium_id = document.submission.consortium_id
-    if not is_allowed(actor(), Action.DOCUMENT_READ, consortium_id):
-        raise DocumentNotFound("No such document.")
+    authorize(Action.DOCUMENT_READ, document.submission.consortium_id,
+              target={"document": document.id}, denied=DocumentNotFound("No such document."))
     return document
 
 
@@ -106,7 +119,24 @@ def receive_upload(submission: Submission, kind_id: str) -> DocumentVersion:
         plan, declared_type=request.mimetype or None,
         body=iter(partial(request.stream.read, READ_SIZE), b""),
     )
-    return documents.record_upload(plan, stored)
+    version = documents.record_upload(plan, stored)
+    audit(Tag.DOCUMENT_UPLOADED, target=_version_target(submission, version))
+    return version
+
+
+def _version_target(submission: Submission, version: DocumentVersion) -> dict[str, object]:
+    return {"consortium": submission.consortium_id, "submission": submission.id,
+            "document": version.document_id, "version": version.version,
+            "blob_sha256": version.blob_sha256, "size": version.size_bytes}
+
+
+def _record_alarm(target: dict[str, object]) -> None:
+    """Record an integrity failure on its own transaction (the request's will roll back)."""
+    session = db()
+    session.rollback()
+    audit(Tag.DOCUMENT_INTEGRITY_FAILED, target=target,
+          reasons=("ciphertext failed authentication before download",))
+    session.commit()
 
 
 def content_disposition(filename: str) -> str:
@@ -120,12 +150,19 @@ def send_version(document: Document, number: int | None) -> Response:
     service = runtime().documents(db())
     version = service.version(document, number)
     version_id = version.id
+    target = _version_target(document.submission, version)
     try:
         chunks = service.plaintext(version)  # raises before any byte if the key/start is bad
     except ContentIntegrityError:
         integrity_log.critical("integrity alarm: document version %s failed authentication "
                                "before download", version_id)
+        _record_alarm(target)
         raise
+    audit(Tag.DOCUMENT_DOWNLOADED, target=target)
+    account = actor()
+    info = request_info()
+    sessions = runtime().sessions
+    clock = runtime().clock
 
     def guarded() -> Iterator[bytes]:
         try:
@@ -135,6 +172,12 @@ def send_version(document: Document, number: int | None) -> Response:
             # response mid-body, short of the announced Content-Length.
             integrity_log.critical("integrity alarm: document version %s failed "
                                    "authentication during download", version_id)
+            # The request's transaction has ended (the headers went out): record on its own.
+            with unit_of_work(sessions) as session:
+                AuditLog(session, clock=clock).append(
+                    Tag.DOCUMENT_INTEGRITY_FAILED, actor=account, target=target,
+                    reasons=("ciphertext failed authentication during download",),
+                    request=info)
             raise
 
     response = Response(stream_with_context(guarded()), mimetype=version.media_type)
@@ -234,6 +277,8 @@ def add_partner(submission_id: uuid.UUID) -> Response:
     except (ConsortiumError, ValueError) as error:
         flash(_(str(error)), "error")
     else:
+        audit(Tag.PARTNER_LIST_CHANGED, target={"consortium": submission.consortium_id,
+                                                "change": "added"})
         flash(_("Partner added."), "info")
     return redirect(url_for("documents.submission_page", submission_id=submission.id))
 
@@ -254,5 +299,7 @@ def remove_partner(submission_id: uuid.UUID, member_id: uuid.UUID) -> Response:
     except (ConsortiumError, DocumentError) as error:
         flash(_(str(error)), "error")
     else:
+        audit(Tag.PARTNER_LIST_CHANGED, target={"consortium": submission.consortium_id,
+                                                "change": "removed", "member": member_id})
         flash(_("Partner removed."), "info")
     return redirect(url_for("documents.submission_page", submission_id=submission.id))

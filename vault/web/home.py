@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-from vault.access import Action, authorize
+from vault.access import Action
 from vault.consortia.service import ConsortiumService
 from vault.documents.submissions import SubmissionService
 from vault.identity.models import Role
 from vault.programmes.service import ProgrammeService
-from vault.web.context import actor, db, runtime, user
+from vault.web.context import authorize, db, runtime, user
 
 bp = Blueprint("home", __name__)
 
@@ -22,15 +22,15 @@ def index() -> str:
     if role is Role.APPLICANT:
         return _applicant()
     if role is Role.REVIEWER:
-        authorize(actor(), Action.ASSIGNMENT_LIST)
+        authorize(Action.ASSIGNMENT_LIST)
         return render_template("home/reviewer.html", assignments=[])
     if role is Role.OFFICER:
         return _officer()
     if role is Role.AUDITOR:
-        authorize(actor(), Action.AUDIT_LOG_VIEW)
+        authorize(Action.AUDIT_LOG_VIEW)
         return render_template("home/auditor.html")
     if role is Role.ADMIN:
-        authorize(actor(), Action.USER_LIST)
+        authorize(Action.USER_LIST)
         return render_template("home/admin.html", users=runtime().identity(db()).list_users())
     raise ValueError(f"no home page for role {role!r}")
 
@@ -40,8 +40,8 @@ def _applicant() -> str:
     submissions = SubmissionService(db())
     entries = []
     for consortium in consortia.consortia_of(user()):
-        authorize(actor(), Action.CONSORTIUM_VIEW, consortium.id)
-        authorize(actor(), Action.PARTNER_LIST_VIEW, consortium.id)
+        authorize(Action.CONSORTIUM_VIEW, consortium.id)
+        authorize(Action.PARTNER_LIST_VIEW, consortium.id)
         submission = submissions.for_consortium(consortium)
         definition = runtime().definitions.get(consortium.programme.code)
         entries.append(
@@ -59,7 +59,7 @@ def _applicant() -> str:
 
 
 def _officer() -> str:
-    authorize(actor(), Action.PROGRAMME_MANAGE)
+    authorize(Action.PROGRAMME_MANAGE)
     programmes = ProgrammeService(db()).list()
     consortia = ConsortiumService(db(), cipher=runtime().cipher)
     submissions = SubmissionService(db())

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template
 
-from vault.access import Action, authorize
+from vault.access import Action
 from vault.programmes.definition import CALL
 from vault.programmes.service import ProgrammeService
-from vault.web.context import actor, db, runtime
+from vault.web.context import authorize, db, runtime
 from vault.web.i18n import current_locale
 from vault.web.i18n import gettext as _
 
@@ -29,14 +29,14 @@ def stage_title(code: str, stage_id: str) -> str:
 @bp.get("/")
 def index() -> str:
     """Every programme with its deadline and current stage."""
-    authorize(actor(), Action.PROGRAMME_VIEW)
+    authorize(Action.PROGRAMME_VIEW)
     return render_template("programmes/index.html", programmes=ProgrammeService(db()).list())
 
 
 @bp.get("/<code>")
 def show(code: str) -> str:
     """One programme's definition: deadlines, document kinds and stages."""
-    authorize(actor(), Action.PROGRAMME_VIEW)
+    authorize(Action.PROGRAMME_VIEW)
     programme = ProgrammeService(db()).by_code(code)
     definition = runtime().definitions.get(code)
     if programme is None or definition is None:

@@ -1,0 +1,197 @@
+"""Export bundles of the audit log, and their offline verification.
+
+A bundle is a zip file:
+
+- ``entries.jsonl``: line i is exactly the bytes of leaf i (the event's canonical JSON), for the
+  whole log;
+- ``checkpoint``: a signed checkpoint covering exactly those entries;
+- ``checkpoints``: every checkpoint issued before it (signed notes as JSON strings, one per
+  line), so a verifier can locate an altered entry between two of them;
+- ``consistency/<old size>``: for each checkpoint given with ``--since``, that checkpoint and
+  an RFC 6962 consistency proof from it to the new one (one base64 hash per line);
+- ``entries.csv``: the same events as a spreadsheet;
+- ``MANIFEST.sha256``: ``sha256sum`` lines for every other file.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vault.audit import merkle
+from vault.audit.checkpoints import Checkpoints
+from vault.audit.models import AuditEvent
+from vault.audit.service import AuditLog
+from vault.audit.verify import Report, VerificationFailed, open_checkpoints, verify_entries
+from vault.crypto import signed_note
+
+CSV_COLUMNS = ("seq", "time", "tag", "actor", "role", "decision", "target", "reasons",
+               "client", "request")
+BATCH = 5000
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What an export wrote."""
+
+    size: int
+    checkpoint: str
+
+
+def _entries(session: Session, size: int) -> Iterator[bytes]:
+    start = 0
+    while start < size:
+        rows = session.scalars(
+            select(AuditEvent.leaf).where(AuditEvent.seq >= start, AuditEvent.seq < size)
+            .order_by(AuditEvent.seq).limit(BATCH)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        start += len(rows)
+
+
+def _csv_row(leaf: bytes) -> list[str]:
+    event = json.loads(leaf)
+    actor = event.get("actor") or {}
+    request = event.get("request") or {}
+    return [str(event["seq"]), event["time"], event["tag"], actor.get("user") or "",
+            actor.get("role") or "", event.get("decision", ""),
+            json.dumps(event.get("target") or {}, ensure_ascii=False, sort_keys=True),
+            "; ".join(event.get("reasons") or []), request.get("client", ""),
+            request.get("id", "")]
+
+
+def export_bundle(session: Session, checkpoints: Checkpoints, out: Path,
+                  since: list[str], vkey: str) -> Exported:
+    """Write a bundle of the whole log with a fresh checkpoint to ``out``.
+
+    ``since`` are signed checkpoints the recipient already holds; each gets a consistency
+    proof to the new checkpoint. Raises ``VerificationFailed`` if one of them does not verify
+    or is not a prefix of this log.
+    """
+    log = AuditLog(session, clock=checkpoints.clock)
+    checkpoint, _new = checkpoints.issue()
+    size = checkpoint.size
+    previous = open_checkpoints(since, vkey, checkpoints.identity.origin if
+                                checkpoints.identity else None)
+    history = [c.note for c in checkpoints.all() if c.size <= size and c.id != checkpoint.id]
+    files: dict[str, bytes] = {}
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        digests: dict[str, str] = {}
+
+        def add(name: str, data: bytes) -> None:
+            bundle.writestr(name, data)
+            digests[name] = hashlib.sha256(data).hexdigest()
+
+        # entries.jsonl is written first, on its own, streamed: the log may hold millions of
+        # events. The CSV view follows in a second pass (a zip member is written at once).
+        entries_hash = hashlib.sha256()
+        with bundle.open("entries.jsonl", "w") as entries:
+            for leaf in _entries(session, size):
+                entries.write(leaf + b"\n")
+                entries_hash.update(leaf + b"\n")
+        digests["entries.jsonl"] = entries_hash.hexdigest()
+        csv_hash = hashlib.sha256()
+        with bundle.open("entries.csv", "w") as table:
+            for row in _csv_lines([CSV_COLUMNS], (_csv_row(leaf) for leaf in
+                                                  _entries(session, size))):
+                table.write(row)
+                csv_hash.update(row)
+        digests["entries.csv"] = csv_hash.hexdigest()
+        add("checkpoint", checkpoint.note.encode())
+        add("checkpoints", "".join(json.dumps(n) + "\n" for n in history).encode())
+        for old in previous:
+            if old.size > size:
+                raise VerificationFailed(f"checkpoint of size {old.size} is newer than the log")
+            if old.root != log.root(old.size):
+                raise VerificationFailed(
+                    f"checkpoint of size {old.size} is not a prefix of this log (equivocation)")
+            proof = log.consistency_proof(old.size, size) if 0 < old.size < size else []
+            files[f"consistency/{old.size}"] = (
+                signed_note.format_checkpoint(old.origin, old.size, old.root)
+                + "".join(base64.b64encode(h).decode() + "\n" for h in proof)
+            ).encode()
+        for name, data in files.items():
+            add(name, data)
+        manifest = "".join(f"{digests[name]}  {name}\n" for name in sorted(digests))
+        bundle.writestr("MANIFEST.sha256", manifest)
+    return Exported(size=size, checkpoint=checkpoint.note)
+
+
+def _csv_lines(*groups: Iterable[Sequence[str]]) -> Iterator[bytes]:
+    for rows in groups:
+        for row in rows:
+            buffer = io.StringIO()
+            csv.writer(buffer).writerow(row)
+            yield buffer.getvalue().encode()
+
+
+def verify_bundle(path: Path, vkey: str, previous: str | None = None) -> Report:
+    """Verify a bundle offline; raises ``VerificationFailed`` naming the first problem."""
+    origin = vkey.split("+", 1)[0]
+    try:
+        bundle = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as error:
+        raise VerificationFailed(f"{path}: not a readable bundle ({error})") from None
+    with bundle:
+        names = set(bundle.namelist())
+        for required in ("entries.jsonl", "checkpoint", "MANIFEST.sha256"):
+            if required not in names:
+                raise VerificationFailed(f"bundle has no {required}")
+        _check_manifest(bundle)
+        final = open_checkpoints([bundle.read("checkpoint").decode()], vkey, origin)[0]
+        history_notes = [json.loads(line) for line in
+                         bundle.read("checkpoints").decode().splitlines() if line.strip()] \
+            if "checkpoints" in names else []
+        notes = [*history_notes, bundle.read("checkpoint").decode()]
+        if previous is not None:
+            notes.append(previous)
+        history = open_checkpoints(notes, vkey, origin)
+        for name in sorted(n for n in names if n.startswith("consistency/")):
+            _check_consistency(bundle.read(name).decode(), final, name)
+        with bundle.open("entries.jsonl") as entries:
+            report = verify_entries(_lines(entries), history, final=final)
+    return report
+
+
+def _lines(stream: io.BufferedIOBase | object) -> Iterator[bytes]:
+    for line in stream:  # type: ignore[attr-defined]
+        if not line.endswith(b"\n"):
+            raise VerificationFailed("entries.jsonl does not end with a newline (truncated)")
+        yield line[:-1]
+
+
+def _check_manifest(bundle: zipfile.ZipFile) -> None:
+    for line in bundle.read("MANIFEST.sha256").decode().splitlines():
+        digest, _, name = line.partition("  ")
+        if name not in bundle.namelist():
+            raise VerificationFailed(f"MANIFEST.sha256 names {name!r}, which is missing")
+        sha = hashlib.sha256()
+        with bundle.open(name) as member:
+            for block in iter(lambda member=member: member.read(1 << 20), b""):
+                sha.update(block)
+        actual = sha.hexdigest()
+        if actual != digest:
+            raise VerificationFailed(f"{name} does not match MANIFEST.sha256")
+
+
+def _check_consistency(text: str, final: signed_note.Checkpoint, name: str) -> None:
+    lines = text.splitlines()
+    try:
+        old = signed_note.parse_checkpoint("\n".join(lines[:3]) + "\n")
+        proof = [base64.b64decode(line, validate=True) for line in lines[3:]]
+        if 0 < old.size < final.size:
+            merkle.verify_consistency(old.size, final.size, old.root, final.root, proof)
+    except (ValueError, merkle.ProofError) as error:
+        raise VerificationFailed(f"{name}: consistency proof does not verify: {error}") from None

@@ -1,0 +1,146 @@
+"""``vault audit …``: the log's verifier key, checkpoints, the chain check, exports, and the
+offline verification of an exported bundle."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vault.audit import merkle
+from vault.audit.bundle import export_bundle, verify_bundle
+from vault.audit.checkpoints import (
+    Checkpoints,
+    CheckpointUnavailable,
+    issue_and_publish,
+    publish,
+    published,
+)
+from vault.audit.models import AuditEvent, AuditVerification
+from vault.audit.service import AuditLog, RequestInfo, Tag
+from vault.audit.verify import VerificationFailed, open_checkpoints, verify_entries
+from vault.runtime import Runtime
+
+CLI_REQUEST = RequestInfo(client="cli")
+
+
+def check_database(session: Session, runtime: Runtime) -> str:
+    """The in-app chain check; returns a summary or raises ``VerificationFailed``."""
+    identity = runtime.log_identity
+    if identity is None:
+        raise VerificationFailed("the log has no signing key; run 'vault init'")
+    stored = [c.note for c in Checkpoints(session, identity=identity,
+                                          clock=runtime.clock).all()]
+    notes = stored + published(runtime.settings.published_checkpoints)
+    checkpoints = open_checkpoints(notes, identity.vkey, identity.origin)
+
+    def leaves() -> Iterator[bytes]:
+        rows = session.execute(
+            select(AuditEvent.seq, AuditEvent.leaf, AuditEvent.leaf_hash)
+            .order_by(AuditEvent.seq).execution_options(yield_per=5000)
+        )
+        for expected, (seq, leaf, leaf_hash) in enumerate(rows):
+            if seq != expected:
+                raise VerificationFailed(
+                    f"entry {expected}: missing (the next stored entry is {seq})")
+            if merkle.leaf_hash(leaf) != leaf_hash:
+                raise VerificationFailed(f"entry {seq}: its bytes do not match its recorded hash")
+            yield leaf
+
+    report = verify_entries(leaves(), checkpoints)
+    log = AuditLog(session, clock=runtime.clock)
+    if report.size and log.root(report.size) != report.root:
+        raise VerificationFailed("the stored tree does not match the entries")
+    return f"{report.size} entries, {report.checkpoints} checkpoints verified"
+
+
+def register(cli: click.Group, runtime: Callable[[], Runtime],
+             work: Callable[[], AbstractContextManager[Session]],
+             error: type[click.ClickException]) -> None:
+    """Add the audit commands to the ``vault`` group."""
+
+    @cli.group("audit")
+    def audit_group() -> None:
+        """The tamper-evident audit log."""
+
+    @audit_group.command("vkey")
+    def vkey() -> None:
+        """Print the log's verifier key (signed-note vkey form) for auditors."""
+        if runtime().log_identity is None:
+            raise error("The log has no signing key; run 'vault init'.")
+        click.echo(runtime().log_identity.vkey)
+
+    @audit_group.command("checkpoint")
+    def checkpoint() -> None:
+        """Sign and publish a checkpoint of the log now; print it."""
+        try:
+            issued = issue_and_publish(runtime().sessions, identity=runtime().log_identity,
+                                       clock=runtime().clock,
+                                       path=runtime().settings.published_checkpoints)
+        except CheckpointUnavailable as failure:
+            raise error(str(failure)) from None
+        click.echo(issued.note, nl=False)
+
+    @audit_group.command("check")
+    def check() -> None:
+        """Verify the whole log in the database against every signed checkpoint."""
+        try:
+            with work() as session:
+                summary = check_database(session, runtime())
+                ok, message = True, summary
+        except VerificationFailed as failure:
+            ok, message = False, str(failure)
+        with work() as session:
+            session.add(AuditVerification(checked_at=runtime().clock(), by_user_id=None,
+                                          size=AuditLog(session, clock=runtime().clock).size(),
+                                          ok=ok, message=message))
+        if not ok:
+            raise error(f"audit log check FAILED: {message}")
+        click.echo(f"audit log intact: {message}")
+
+    @audit_group.command("export")
+    @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+    @click.option("--since", "since", type=click.Path(exists=True, dir_okay=False,
+                                                     path_type=Path), multiple=True,
+                  help="A checkpoint you hold; the bundle proves the log grew from it.")
+    def export(out: Path, since: tuple[Path, ...]) -> None:
+        """Write a bundle of the whole log that verifies offline."""
+        identity = runtime().log_identity
+        if identity is None:
+            raise error("The log has no signing key; run 'vault init'.")
+        notes = [path.read_text("utf-8") for path in since]
+        try:
+            with work() as session:
+                AuditLog(session, clock=runtime().clock).append(
+                    Tag.AUDIT_EXPORTED, target={"file": out.name}, request=CLI_REQUEST)
+            with work() as session:
+                checkpoints = Checkpoints(session, identity=identity, clock=runtime().clock)
+                before = checkpoints.latest()
+                exported = export_bundle(session, checkpoints, out, notes, identity.vkey)
+                latest = checkpoints.latest()
+            if latest is not None and (before is None or latest.id != before.id):
+                publish(runtime().settings.published_checkpoints, latest)
+        except VerificationFailed as failure:
+            out.unlink(missing_ok=True)
+            raise error(str(failure)) from None
+        click.echo(f"Exported {exported.size} events to {out}")
+
+    @audit_group.command("verify")
+    @click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--vkey", required=True, help="The log's verifier key (or a file holding it).")
+    @click.option("--previous", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                  help="A checkpoint from an earlier export: the log must have grown from it.")
+    def verify(bundle: Path, vkey: str, previous: Path | None) -> None:
+        """Verify an exported bundle offline: every entry, the signature, the growth."""
+        key = Path(vkey).read_text("utf-8").strip() if Path(vkey).is_file() else vkey
+        try:
+            report = verify_bundle(bundle, key,
+                                   previous.read_text("utf-8") if previous else None)
+        except VerificationFailed as failure:
+            raise error(f"verification FAILED: {failure}") from None
+        click.echo(f"OK: {report.size} entries, root {report.root.hex()}, "
+                   f"{report.checkpoints} checkpoints")
