@@ -77,7 +77,8 @@ def test_reviewer_sees_assignments(client, make_user, clock):
 
 def test_auditor_sees_the_audit_log_page(client, make_user, clock):
     sign_in(client, make_user(Role.AUDITOR, mfa=True), clock)
-    assert "Audit log" in client.get("/").get_data(as_text=True)
+    page = client.get("/", follow_redirects=True).get_data(as_text=True)
+    assert "Audit log" in page and "Chain status" in page and "auth:login:succeeded" in page
 
 
 def test_admin_sees_accounts_but_no_programme_content(client, make_user, clock, two_consortia):

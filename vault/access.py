@@ -26,6 +26,10 @@ class Action(StrEnum):
     PROGRAMME_MANAGE = "programme:manage"
     ASSIGNMENT_LIST = "assignment:list"
     AUDIT_LOG_VIEW = "audit-log:view"
+    AUDIT_LOG_EXPORT = "audit-log:export"
+    AUDIT_LOG_CHECK = "audit-log:check"
+    AUDIT_CHECKPOINT_VIEW = "audit-checkpoint:view"
+    DOCUMENT_ACCESS_REPORT = "document:access-report"
     USER_LIST = "user:list"
 
 
@@ -50,6 +54,12 @@ _ROLE_ACTIONS: dict[Action, frozenset[Role]] = {
     Action.PROGRAMME_MANAGE: frozenset({Role.OFFICER}),
     Action.ASSIGNMENT_LIST: frozenset({Role.REVIEWER}),
     Action.AUDIT_LOG_VIEW: frozenset({Role.AUDITOR}),
+    Action.AUDIT_LOG_EXPORT: frozenset({Role.AUDITOR}),
+    Action.AUDIT_LOG_CHECK: frozenset({Role.AUDITOR}),
+    # A checkpoint says how many events exist and commits to them; it reveals no content.
+    Action.AUDIT_CHECKPOINT_VIEW: frozenset(set(Role)),
+    # Who opened a document, and when: metadata for auditors and the programme office.
+    Action.DOCUMENT_ACCESS_REPORT: frozenset({Role.AUDITOR, Role.OFFICER}),
     Action.USER_LIST: frozenset({Role.ADMIN}),
 }
 #: Actions on one consortium's material: always allowed to that consortium's own applicants,

@@ -17,7 +17,18 @@ from vault.db import unit_of_work, utcnow
 from vault.documents.errors import DocumentError
 from vault.runtime import Runtime
 from vault.settings import Settings
-from vault.web import account, api, auth, documents, home, i18n, misc, programmes, security
+from vault.web import (
+    account,
+    api,
+    audit,
+    auth,
+    documents,
+    home,
+    i18n,
+    misc,
+    programmes,
+    security,
+)
 from vault.web.context import finish_request, rollback_request
 from vault.web.i18n import gettext as _
 
@@ -74,8 +85,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     csrf.exempt(api.bp)
     i18n.init_app(app)
     security.init_app(app)
-    for blueprint in (auth.bp, account.bp, home.bp, programmes.bp, documents.bp, api.bp,
-                      misc.i18n_bp, misc.health_bp):
+    for blueprint in (auth.bp, account.bp, home.bp, programmes.bp, documents.bp, audit.bp,
+                      api.bp, misc.i18n_bp, misc.health_bp):
         app.register_blueprint(blueprint)
 
     @app.after_request

@@ -3,59 +3,34 @@ offline verification of an exported bundle."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 import click
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault.audit import merkle
+from vault.audit import chain
 from vault.audit.bundle import export_bundle, verify_bundle
 from vault.audit.checkpoints import (
     Checkpoints,
     CheckpointUnavailable,
     issue_and_publish,
     publish,
-    published,
 )
-from vault.audit.models import AuditEvent, AuditVerification
+from vault.audit.models import AuditVerification
 from vault.audit.service import AuditLog, RequestInfo, Tag
-from vault.audit.verify import VerificationFailed, open_checkpoints, verify_entries
+from vault.audit.verify import VerificationFailed
 from vault.runtime import Runtime
 
 CLI_REQUEST = RequestInfo(client="cli")
 
 
 def check_database(session: Session, runtime: Runtime) -> str:
-    """The in-app chain check; returns a summary or raises ``VerificationFailed``."""
-    identity = runtime.log_identity
-    if identity is None:
-        raise VerificationFailed("the log has no signing key; run 'vault init'")
-    stored = [c.note for c in Checkpoints(session, identity=identity,
-                                          clock=runtime.clock).all()]
-    notes = stored + published(runtime.settings.published_checkpoints)
-    checkpoints = open_checkpoints(notes, identity.vkey, identity.origin)
-
-    def leaves() -> Iterator[bytes]:
-        rows = session.execute(
-            select(AuditEvent.seq, AuditEvent.leaf, AuditEvent.leaf_hash)
-            .order_by(AuditEvent.seq).execution_options(yield_per=5000)
-        )
-        for expected, (seq, leaf, leaf_hash) in enumerate(rows):
-            if seq != expected:
-                raise VerificationFailed(
-                    f"entry {expected}: missing (the next stored entry is {seq})")
-            if merkle.leaf_hash(leaf) != leaf_hash:
-                raise VerificationFailed(f"entry {seq}: its bytes do not match its recorded hash")
-            yield leaf
-
-    report = verify_entries(leaves(), checkpoints)
-    log = AuditLog(session, clock=runtime.clock)
-    if report.size and log.root(report.size) != report.root:
-        raise VerificationFailed("the stored tree does not match the entries")
-    return f"{report.size} entries, {report.checkpoints} checkpoints verified"
+    """The in-app chain check for this runtime (see ``vault.audit.chain``)."""
+    return chain.check_database(session, identity=runtime.log_identity,
+                                published_path=runtime.settings.published_checkpoints,
+                                clock=runtime.clock)
 
 
 def register(cli: click.Group, runtime: Callable[[], Runtime],

@@ -14,9 +14,11 @@ from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
 from vault.access import Action, is_allowed
+from vault.audit.checkpoints import Checkpoints
 from vault.documents.models import Document, DocumentVersion, Submission
 from vault.documents.submissions import SubmissionService
-from vault.web.context import actor, db, runtime, user
+from vault.web.audit import export_response
+from vault.web.context import actor, authorize, db, runtime, user
 from vault.web.documents import load_document, load_submission, receive_upload, send_version
 from vault.web.openapi import openapi_document
 
@@ -48,6 +50,23 @@ def health() -> Response:
 def openapi() -> Response:
     """The OpenAPI 3.1 description of this API."""
     return jsonify(openapi_document())
+
+
+@bp.get("/audit/checkpoint")
+def audit_checkpoint() -> Response:
+    """The latest signed checkpoint of the audit log (C2SP tlog-checkpoint, signed note)."""
+    authorize(Action.AUDIT_CHECKPOINT_VIEW)
+    latest = Checkpoints(db(), identity=runtime().log_identity, clock=runtime().clock).latest()
+    if latest is None:
+        return Response("no checkpoint has been issued yet\n", status=404,
+                        mimetype="text/plain")
+    return Response(latest.note, mimetype="text/plain; charset=utf-8")
+
+
+@bp.get("/audit/export")
+def audit_export() -> Response:
+    """A bundle of the whole audit log (zip) that verifies offline."""
+    return export_response()
 
 
 @bp.get("/me")

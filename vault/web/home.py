@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, Response, redirect, render_template, url_for
 
 from vault.access import Action
 from vault.consortia.service import ConsortiumService
@@ -15,7 +15,7 @@ bp = Blueprint("home", __name__)
 
 
 @bp.get("/")
-def index() -> str:
+def index() -> str | Response:
     """Show the signed-in user what their role is for."""
     account = user()
     role = account.role
@@ -27,8 +27,7 @@ def index() -> str:
     if role is Role.OFFICER:
         return _officer()
     if role is Role.AUDITOR:
-        authorize(Action.AUDIT_LOG_VIEW)
-        return render_template("home/auditor.html")
+        return redirect(url_for("audit.events"))
     if role is Role.ADMIN:
         authorize(Action.USER_LIST)
         return render_template("home/admin.html", users=runtime().identity(db()).list_users())

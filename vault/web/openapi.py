@@ -79,6 +79,20 @@ def openapi_document() -> dict[str, Any]:
                                 "responses": {"200": {"description": "Alive"}}}},
             "/openapi.json": {"get": {"summary": "This document", "security": [],
                                       "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+            "/audit/checkpoint": {"get": {
+                "summary": "The latest signed checkpoint of the audit log",
+                "description": "A C2SP tlog-checkpoint in a C2SP signed note (Ed25519); verify "
+                               "it with the key printed by `vault audit vkey`.",
+                "responses": {"200": {"description": "The signed note", "content": {
+                    "text/plain": {"schema": {"type": "string"}}}}, **_errors(401, 404)}}},
+            "/audit/export": {"get": {
+                "summary": "A bundle of the whole audit log (auditors)",
+                "description": "A zip with entries.jsonl, a signed checkpoint, earlier "
+                               "checkpoints, entries.csv and MANIFEST.sha256; verify it offline "
+                               "with `vault audit verify BUNDLE --vkey VKEY`.",
+                "responses": {"200": {"description": "The bundle", "content": {
+                    "application/zip": {"schema": {"type": "string"}}}},
+                    **_errors(401, 403)}}},
             "/me": {"get": {"summary": "The caller", "responses": {
                 "200": _json({"type": "object"}, "The caller's account"), **_errors(401)}}},
             "/submissions": {"get": {"summary": "Submissions the caller may see", "responses": {
