@@ -24,6 +24,7 @@ import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -72,7 +73,7 @@ def _csv_row(leaf: bytes) -> list[str]:
             request.get("id", "")]
 
 
-def export_bundle(session: Session, checkpoints: Checkpoints, out: Path,
+def export_bundle(session: Session, checkpoints: Checkpoints, out: Path | BinaryIO,
                   since: list[str], vkey: str) -> Exported:
     """Write a bundle of the whole log with a fresh checkpoint to ``out``.
 

@@ -3,17 +3,14 @@ per-document access report. Read-only: nothing here shows document contents."""
 
 from __future__ import annotations
 
-import os
 import tempfile
 import uuid
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from flask import (
     Blueprint,
     Response,
     abort,
-    after_this_request,
     flash,
     redirect,
     render_template,
@@ -127,24 +124,18 @@ def export_response() -> Response:
         abort(503)
     audit(Tag.AUDIT_EXPORTED, target={"format": "bundle"})
     checkpoint()  # the export covers its own event
-    directory = runtime().settings.data_dir
-    handle, name = tempfile.mkstemp(prefix=".audit-export-", suffix=".zip", dir=directory)
-    os.close(handle)
+    # An anonymous temporary file: it has no name on disk and vanishes when closed.
+    spool = tempfile.TemporaryFile(dir=runtime().settings.data_dir)  # noqa: SIM115
     checkpoints = Checkpoints(db(), identity=identity, clock=runtime().clock)
     before = checkpoints.latest()
-    exported = export_bundle(db(), checkpoints, Path(name), [], identity.vkey)
+    exported = export_bundle(db(), checkpoints, spool, [], identity.vkey)
     checkpoint()
     latest = checkpoints.latest()
     if latest is not None and (before is None or latest.id != before.id):
         publish(runtime().settings.published_checkpoints, latest)
-
-    @after_this_request
-    def remove(response: Response) -> Response:
-        response.call_on_close(lambda: os.unlink(name))
-        return response
-
+    spool.seek(0)
     stamp = runtime().clock().strftime("%Y%m%dT%H%M%SZ")
-    return send_file(name, mimetype="application/zip", as_attachment=True,
+    return send_file(spool, mimetype="application/zip", as_attachment=True,
                      download_name=f"vault-audit-{stamp}-{exported.size}.zip", max_age=0)
 
 
