@@ -24,7 +24,7 @@ import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -150,7 +150,7 @@ def verify_bundle(path: Path, vkey: str, previous: str | None = None) -> Report:
         for required in ("entries.jsonl", "checkpoint", "MANIFEST.sha256"):
             if required not in names:
                 raise VerificationFailed(f"bundle has no {required}")
-        _check_manifest(bundle)
+        expected = _check_manifest(bundle)
         final = open_checkpoints([bundle.read("checkpoint").decode()], vkey, origin)[0]
         history_notes = [json.loads(line) for line in
                          bundle.read("checkpoints").decode().splitlines() if line.strip()] \
@@ -161,21 +161,35 @@ def verify_bundle(path: Path, vkey: str, previous: str | None = None) -> Report:
         history = open_checkpoints(notes, vkey, origin)
         for name in sorted(n for n in names if n.startswith("consistency/")):
             _check_consistency(bundle.read(name).decode(), final, name)
+        digest = hashlib.sha256()
         with bundle.open("entries.jsonl") as entries:
-            report = verify_entries(_lines(entries), history, final=final)
+            report = verify_entries(_lines(entries, digest), history, final=final)
+        if digest.hexdigest() != expected:
+            raise VerificationFailed("entries.jsonl does not match MANIFEST.sha256")
     return report
 
 
-def _lines(stream: io.BufferedIOBase | object) -> Iterator[bytes]:
-    for line in stream:  # type: ignore[attr-defined]
-        if not line.endswith(b"\n"):
-            raise VerificationFailed("entries.jsonl does not end with a newline (truncated)")
-        yield line[:-1]
+def _lines(stream: IO[bytes], digest: hashlib._Hash) -> Iterator[bytes]:
+    """The entries' lines without their newlines, hashing the file on the way (one pass)."""
+    pending = b""
+    for block in iter(lambda: stream.read(1 << 20), b""):
+        digest.update(block)
+        lines = (pending + block).split(b"\n")
+        pending = lines.pop()
+        yield from lines
+    if pending:
+        raise VerificationFailed("entries.jsonl does not end with a newline (truncated)")
 
 
-def _check_manifest(bundle: zipfile.ZipFile) -> None:
+def _check_manifest(bundle: zipfile.ZipFile) -> str:
+    """Check every member but ``entries.jsonl`` (checked while it is walked); return the
+    digest the manifest gives for ``entries.jsonl``."""
+    entries = ""
     for line in bundle.read("MANIFEST.sha256").decode().splitlines():
         digest, _, name = line.partition("  ")
+        if name == "entries.jsonl":
+            entries = digest
+            continue
         if name not in bundle.namelist():
             raise VerificationFailed(f"MANIFEST.sha256 names {name!r}, which is missing")
         sha = hashlib.sha256()
@@ -185,6 +199,9 @@ def _check_manifest(bundle: zipfile.ZipFile) -> None:
         actual = sha.hexdigest()
         if actual != digest:
             raise VerificationFailed(f"{name} does not match MANIFEST.sha256")
+    if not entries:
+        raise VerificationFailed("MANIFEST.sha256 does not list entries.jsonl")
+    return entries
 
 
 def _check_consistency(text: str, final: signed_note.Checkpoint, name: str) -> None:

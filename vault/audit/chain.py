@@ -13,7 +13,12 @@ from vault.audit import merkle
 from vault.audit.checkpoints import Checkpoints, LogIdentity, published
 from vault.audit.models import AuditEvent
 from vault.audit.service import AuditLog
-from vault.audit.verify import VerificationFailed, open_checkpoints, verify_entries
+from vault.audit.verify import (
+    VerificationFailed,
+    check_entry_json,
+    open_checkpoints,
+    verify_entries,
+)
 
 
 def check_database(session: Session, *, identity: LogIdentity | None, published_path: Path,
@@ -38,6 +43,8 @@ def check_database(session: Session, *, identity: LogIdentity | None, published_
             if seq != expected:
                 raise VerificationFailed(
                     f"entry {expected}: missing (the next stored entry is {seq})")
+            # The full JSON check too: the in-app check can afford it and names the entry.
+            check_entry_json(seq, leaf)
             if merkle.leaf_hash(leaf) != leaf_hash:
                 raise VerificationFailed(f"entry {seq}: its bytes do not match its recorded hash")
             yield leaf
