@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import func, select, text
+from sqlalchemy import and_, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from vault.access import Actor
@@ -84,6 +84,18 @@ class DatabaseSubtrees:
         self.session = session
         self._cache: dict[tuple[int, int], bytes] = {}
 
+    def prefetch(self, keys: list[tuple[int, int]]) -> None:
+        """Load several subtrees with one query."""
+        if not keys:
+            return
+        rows = self.session.execute(
+            select(AuditNode.level, AuditNode.index, AuditNode.hash).where(
+                or_(*(and_(AuditNode.level == level, AuditNode.index == index)
+                      for level, index in keys)))
+        )
+        for level, index, digest in rows:
+            self._cache[(level, index)] = digest
+
     def subtree(self, level: int, index: int) -> bytes:
         """The hash of a complete subtree; raises ``LookupError`` if it is not stored."""
         key = (level, index)
@@ -130,8 +142,10 @@ class AuditLog:
         if decision not in ("", "allow", "deny"):
             raise ValueError(f"unknown decision {decision!r}")
         self.lock()
-        seq = self.size()
-        last_time = self.session.scalar(select(AuditEvent.time).where(AuditEvent.seq == seq - 1))
+        last = self.session.execute(
+            select(AuditEvent.seq, AuditEvent.time).order_by(AuditEvent.seq.desc()).limit(1)
+        ).first()
+        seq, last_time = (last[0] + 1, last[1]) if last else (0, None)
         now = self.clock()
         # Times never go backwards in the log, even if workers' clocks disagree slightly.
         moment = max(now, last_time) if last_time else now
@@ -158,11 +172,14 @@ class AuditLog:
             document_id=_uuid(target.get("document")), decision=decision,
         )
         self.session.add(event)
-        for level, index, digest in merkle.parents_to_add(
-            seq, leaf_hash, DatabaseSubtrees(self.session)
-        ):
-            self.session.add(AuditNode(level=level, index=index, hash=digest))
+        # The left siblings this leaf completes, fetched in one query.
+        source = DatabaseSubtrees(self.session)
+        source.prefetch([(level, (seq >> level) - 1) for level in range(_trailing_ones(seq))])
+        nodes = merkle.parents_to_add(seq, leaf_hash, source)
         self.session.flush()
+        self.session.execute(insert(AuditNode), [
+            {"level": level, "index": index, "hash": digest} for level, index, digest in nodes
+        ])
         return event
 
     def root(self, size: int | None = None) -> bytes:
@@ -177,6 +194,14 @@ class AuditLog:
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         """The RFC 6962 consistency proof between two sizes of the log."""
         return merkle.consistency_proof(old_size, new_size, DatabaseSubtrees(self.session))
+
+
+def _trailing_ones(value: int) -> int:
+    count = 0
+    while value & 1:
+        count += 1
+        value >>= 1
+    return count
 
 
 def _uuid(value: object) -> uuid.UUID | None:
