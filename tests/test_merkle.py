@@ -239,7 +239,7 @@ def tree() -> InMemoryTree:
 
 
 def test_hashes_match_rfc6962_vectors():
-    assert EMPTY_ROOT == h("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    assert EMPTY_ROOT.hex() == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
     assert leaf_hash(b"") == h("6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d")
     assert leaf_hash(b"L123456") == h(
         "395aa064aa4c29f7010acfe3f25db9485bbd4b91897b6ad7ad547639252b4d56"
@@ -721,6 +721,26 @@ def test_wrong_length_errors_name_the_expected_count(tree):
     proof = tree.consistency_proof(5, 13)
     with pytest.raises(ProofError, match=f"has {len(proof) - 1} hashes where .* need {len(proof)}"):
         verify_consistency(5, 13, tree.root(5), tree.root(13), proof[:-1])
+
+
+def test_hashes_of_the_wrong_length_are_named_in_the_error(tree):
+    leaf, root_ = leaf_hash(DATA[5]), tree.root(13)
+    proof = tree.inclusion_proof(5, 13)
+    short = [proof[0], proof[1][:31], *proof[2:]]
+    with pytest.raises(ProofError, match="proof hash 1 must be 32 bytes, got 31"):
+        verify_inclusion(leaf, 5, 13, short, root_)
+    with pytest.raises(ProofError, match="leaf hash must be 32 bytes, got 33"):
+        verify_inclusion(leaf + b"\x00", 5, 13, proof, root_)
+    with pytest.raises(ProofError, match="root must be 32 bytes, got 0"):
+        verify_inclusion(leaf, 5, 13, proof, b"")
+    proof = tree.consistency_proof(5, 13)
+    long = [*proof[:-1], proof[-1] + b"\x00"]
+    with pytest.raises(ProofError, match=f"proof hash {len(proof) - 1} must be 32 bytes, got 33"):
+        verify_consistency(5, 13, tree.root(5), root_, long)
+    with pytest.raises(ProofError, match="old root must be 32 bytes"):
+        verify_consistency(5, 13, tree.root(5)[:16], root_, proof)
+    with pytest.raises(ProofError, match="new root must be 32 bytes"):
+        verify_consistency(5, 13, tree.root(5), b"", proof)
 
 
 # --- building blocks and the in-memory tree ----------------------------------------------------

@@ -138,8 +138,13 @@ def _csv_lines(*groups: Iterable[Sequence[str]]) -> Iterator[bytes]:
             yield buffer.getvalue().encode()
 
 
-def verify_bundle(path: Path, vkey: str, previous: str | None = None) -> Report:
-    """Verify a bundle offline; raises ``VerificationFailed`` naming the first problem."""
+def verify_bundle(path: Path, vkey: str, previous: str | None = None, *,
+                  check_csv: bool = True) -> Report:
+    """Verify a bundle offline; raises ``VerificationFailed`` naming the first problem.
+
+    The CSV view is rebuilt from the verified entries and compared (``check_csv``), so a
+    spreadsheet cannot show what the signed log does not say.
+    """
     origin = vkey.split("+", 1)[0]
     try:
         bundle = zipfile.ZipFile(path)
@@ -155,30 +160,50 @@ def verify_bundle(path: Path, vkey: str, previous: str | None = None) -> Report:
         history_notes = [json.loads(line) for line in
                          bundle.read("checkpoints").decode().splitlines() if line.strip()] \
             if "checkpoints" in names else []
-        notes = [*history_notes, bundle.read("checkpoint").decode()]
-        if previous is not None:
-            notes.append(previous)
-        history = open_checkpoints(notes, vkey, origin)
+        history = open_checkpoints([*history_notes, bundle.read("checkpoint").decode()], vkey,
+                                   origin)
+        earlier = open_checkpoints([previous], vkey, origin)[0] if previous is not None else None
         for name in sorted(n for n in names if n.startswith("consistency/")):
             _check_consistency(bundle.read(name).decode(), final, name)
         digest = hashlib.sha256()
         with bundle.open("entries.jsonl") as entries:
-            report = verify_entries(_lines(entries, digest), history, final=final)
+            report = verify_entries(_lines(entries, digest), history, final=final,
+                                    previous=earlier)
         if digest.hexdigest() != expected:
             raise VerificationFailed("entries.jsonl does not match MANIFEST.sha256")
+        if check_csv and "entries.csv" in names:
+            _check_csv(bundle)
     return report
+
+
+def _check_csv(bundle: zipfile.ZipFile) -> None:
+    """The CSV must be exactly the view of the (verified) entries."""
+    rebuilt = hashlib.sha256()
+    with bundle.open("entries.jsonl") as entries:
+        rows = (_csv_row(line) for line in _lines(entries, hashlib.sha256()))
+        for row in _csv_lines([CSV_COLUMNS], rows):
+            rebuilt.update(row)
+    stored = hashlib.sha256()
+    with bundle.open("entries.csv") as table:
+        for block in iter(lambda: table.read(1 << 20), b""):
+            stored.update(block)
+    if rebuilt.digest() != stored.digest():
+        raise VerificationFailed("entries.csv does not show the entries (it was altered)")
 
 
 def _lines(stream: IO[bytes], digest: hashlib._Hash) -> Iterator[bytes]:
     """The entries' lines without their newlines, hashing the file on the way (one pass)."""
     pending = b""
+    count = 0
     for block in iter(lambda: stream.read(1 << 20), b""):
         digest.update(block)
         lines = (pending + block).split(b"\n")
         pending = lines.pop()
+        count += len(lines)
         yield from lines
     if pending:
-        raise VerificationFailed("entries.jsonl does not end with a newline (truncated)")
+        raise VerificationFailed(
+            f"entry {count}: cut off (entries.jsonl does not end with a newline: truncated)")
 
 
 def _check_manifest(bundle: zipfile.ZipFile) -> str:

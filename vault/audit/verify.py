@@ -51,7 +51,8 @@ def open_checkpoints(notes: Iterable[str], vkey: str, origin: str | None
 
 
 def verify_entries(entries: Iterable[bytes], checkpoints: Sequence[signed_note.Checkpoint],
-                   *, final: signed_note.Checkpoint | None = None) -> Report:
+                   *, final: signed_note.Checkpoint | None = None,
+                   previous: signed_note.Checkpoint | None = None) -> Report:
     """Walk the entries (leaf bytes, in order) against the checkpoints.
 
     ``final`` must cover exactly all entries (the checkpoint of an export bundle). The loop is
@@ -60,6 +61,13 @@ def verify_entries(entries: Iterable[bytes], checkpoints: Sequence[signed_note.C
     folded with plain ``hashlib`` calls.
     """
     pending = sorted(checkpoints, key=lambda c: c.size)
+    # The empty log: a checkpoint of size 0 must carry the empty root.
+    while pending and pending[0].size == 0:
+        if pending.pop(0).root != merkle.EMPTY_ROOT:
+            raise VerificationFailed("a checkpoint of size 0 does not carry the empty root")
+    if previous is not None and previous.size == 0 and previous.root != merkle.EMPTY_ROOT:
+        raise VerificationFailed("the previous checkpoint (size 0) is not of an empty log")
+    previous_root: bytes | None = None
     position = 0
     next_size = pending[0].size if pending else -1
     matched = 0
@@ -86,6 +94,8 @@ def verify_entries(entries: Iterable[bytes], checkpoints: Sequence[signed_note.C
             count >>= 1
         stack.append(value)
         size = seq + 1
+        if previous is not None and size == previous.size:
+            previous_root = _fold(stack)
         if size == next_size:
             while position < len(pending) and pending[position].size == size:
                 if _fold(stack) != pending[position].root:
@@ -102,6 +112,15 @@ def verify_entries(entries: Iterable[bytes], checkpoints: Sequence[signed_note.C
             "entries were removed (truncated log)"
         )
     root = _fold(stack)
+    if previous is not None and previous.size > 0:
+        if previous.size > size:
+            raise VerificationFailed(
+                f"the previous checkpoint covers {previous.size} entries, more than the "
+                f"{size} here: the log was truncated")
+        if previous_root != previous.root:
+            raise VerificationFailed(
+                f"equivocation: the previous checkpoint of size {previous.size} is not a prefix "
+                "of this log (the log was forked or rewritten)")
     if final is not None:
         if final.size != size:
             raise VerificationFailed(
