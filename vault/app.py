@@ -95,7 +95,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         if "request_id" in g:
             response.headers["X-Request-ID"] = g.request_id
         if g.get("audit_appended"):
-            _checkpoint_if_due(app.extensions["vault"])
+            _sequence_and_checkpoint(app.extensions["vault"])
         return response
 
     @app.teardown_request
@@ -114,10 +114,13 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     return app
 
 
-def _checkpoint_if_due(runtime: Runtime) -> None:
-    """Issue a signed checkpoint when enough events or time have passed (after the commit, so
-    only committed history is ever signed and published)."""
+def _sequence_and_checkpoint(runtime: Runtime) -> None:
+    """After the request's commit: place its recorded events in the log (with any others
+    waiting: one commit covers them all), then sign a checkpoint when enough events or time
+    have passed — only committed history is ever signed and published."""
     settings = runtime.settings
+    with unit_of_work(runtime.sessions) as session:
+        runtime.audit(session).sequence()
     if runtime.log_identity is None:
         return
     with unit_of_work(runtime.sessions) as session:

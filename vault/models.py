@@ -1,6 +1,12 @@
 """Every model, imported once so that ``Base.metadata`` is complete (Alembic, tests)."""
 
-from vault.audit.models import AuditCheckpoint, AuditEvent, AuditNode, AuditVerification
+from vault.audit.models import (
+    AuditCheckpoint,
+    AuditEvent,
+    AuditNode,
+    AuditPending,
+    AuditVerification,
+)
 from vault.consortia.models import Consortium, ConsortiumContact, ConsortiumMember
 from vault.db import Base
 from vault.documents.models import Document, DocumentVersion, Submission, SubmissionState
@@ -13,6 +19,7 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEvent",
     "AuditNode",
+    "AuditPending",
     "AuditVerification",
     "Base",
     "Consortium",

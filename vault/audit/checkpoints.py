@@ -117,7 +117,7 @@ class Checkpoints:
         if self.identity is None:
             raise CheckpointUnavailable("The audit log has no signing key; run 'vault init'.")
         log = AuditLog(self.session, clock=self.clock)
-        log.lock()  # no append may slip in between reading the size and the root
+        log.sequence()  # takes the lock: nothing slips in between the size and the root
         size = log.size()
         root = log.root(size)
         latest = self.latest()

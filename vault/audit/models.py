@@ -44,6 +44,20 @@ class AuditEvent(Base):
     decision: Mapped[str] = mapped_column(String(8), default="")
 
 
+class AuditPending(Base):
+    """An event recorded by a request, committed with the change it records, waiting for the
+    sequencer to give it its place in the tree (moments later, in commit order)."""
+
+    __tablename__ = "audit_pending"
+
+    #: Increasing in the order events were recorded (within a transaction too).
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The event's canonical JSON without ``seq`` and ``time`` (the sequencer adds them).
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class AuditNode(Base):
     """The hash of one complete, aligned subtree: leaves [index·2^level, (index+1)·2^level)."""
 

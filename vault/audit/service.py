@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import and_, func, insert, or_, select, text
+from sqlalchemy import and_, delete, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from vault.access import Actor
 from vault.audit import merkle
-from vault.audit.models import AuditEvent, AuditNode
+from vault.audit.models import AuditEvent, AuditNode, AuditPending
 
 #: The advisory lock that serialises appends on PostgreSQL (an arbitrary, fixed number).
 APPEND_LOCK = 0x7661756C74  # "vault"
@@ -84,8 +84,13 @@ class DatabaseSubtrees:
         self.session = session
         self._cache: dict[tuple[int, int], bytes] = {}
 
+    def remember(self, level: int, index: int, digest: bytes) -> None:
+        """A subtree computed but not yet stored (same batch)."""
+        self._cache[(level, index)] = digest
+
     def prefetch(self, keys: list[tuple[int, int]]) -> None:
-        """Load several subtrees with one query."""
+        """Load several subtrees with one query (those not already known)."""
+        keys = [key for key in keys if key not in self._cache]
         if not keys:
             return
         rows = self.session.execute(
@@ -116,15 +121,64 @@ class AuditLog:
         self.session = session
         self.clock = clock
 
-    def lock(self) -> None:
-        """Serialise with every other appender until this transaction ends."""
-        if self.session.get_bind().dialect.name == "postgresql":
+    def lock(self, *, wait: bool = True) -> bool:
+        """Serialise with every other appender until this transaction ends; with ``wait``
+        false, return False at once if another holds the lock."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return True  # SQLite: BEGIN IMMEDIATE already made this the only writer
+        if wait:
             self.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK})
+            return True
+        return bool(self.session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"),
+                                         {"key": APPEND_LOCK}))
 
     def size(self) -> int:
         """How many events the log holds."""
         last = self.session.scalar(select(func.max(AuditEvent.seq)))
         return 0 if last is None else last + 1
+
+    def record(
+        self,
+        tag: Tag,
+        *,
+        actor: Actor | None = None,
+        real_actor: Actor | None = None,
+        target: Mapping[str, object] | None = None,
+        decision: str = "",
+        reasons: Iterable[str] = (),
+        request: RequestInfo | None = None,
+    ) -> None:
+        """Record an event in the current transaction, without waiting for the log's lock.
+
+        It commits (or rolls back) with the change it records; ``sequence`` then gives it its
+        place in the tree. Requests use this, so concurrent requests never queue on the log.
+        """
+        body = _body(tag, actor, real_actor, target, decision, reasons, request)
+        self.session.execute(insert(AuditPending).values(
+            recorded_at=self.clock(), body=canonical_json(body)))
+
+    def sequence(self, limit: int = 10_000, *, wait: bool = True) -> int:
+        """Move committed pending events into the log, oldest first; returns how many.
+
+        Holds the log's lock until the caller's transaction ends; one commit covers the batch.
+        With ``wait`` false it returns 0 at once when another sequencer is at work (that one,
+        or the next, places the events).
+        """
+        if not self.lock(wait=wait):
+            return 0
+        pending = self.session.execute(
+            select(AuditPending.id, AuditPending.recorded_at, AuditPending.body)
+            .order_by(AuditPending.id).limit(limit)
+        ).all()
+        if not pending:
+            return 0
+        writer = _Writer(self)
+        for _id, recorded_at, body in pending:
+            writer.write(json.loads(body), recorded_at)
+        writer.flush()
+        self.session.execute(delete(AuditPending).where(
+            AuditPending.id.in_([row[0] for row in pending])))
+        return len(pending)
 
     def append(
         self,
@@ -137,49 +191,12 @@ class AuditLog:
         reasons: Iterable[str] = (),
         request: RequestInfo | None = None,
     ) -> AuditEvent:
-        """Append one event in the current transaction; it commits with the change it records."""
-        tag = Tag(tag)
-        if decision not in ("", "allow", "deny"):
-            raise ValueError(f"unknown decision {decision!r}")
-        self.lock()
-        last = self.session.execute(
-            select(AuditEvent.seq, AuditEvent.time).order_by(AuditEvent.seq.desc()).limit(1)
-        ).first()
-        seq, last_time = (last[0] + 1, last[1]) if last else (0, None)
-        now = self.clock()
-        # Times never go backwards in the log, even if workers' clocks disagree slightly.
-        moment = max(now, last_time) if last_time else now
-        target = {key: (None if value is None else str(value))
-                  for key, value in (target or {}).items()}
-        request = request or RequestInfo()
-        leaf = canonical_json({
-            "actor": _actor_json(actor),
-            "decision": decision,
-            "reasons": list(reasons),
-            "real_actor": _actor_json(real_actor),
-            "request": {"client": request.client, "id": request.request_id,
-                        "user_agent": request.user_agent},
-            "seq": seq,
-            "tag": tag.value,
-            "target": target,
-            "time": rfc3339(moment),
-        })
-        leaf_hash = merkle.leaf_hash(leaf)
-        event = AuditEvent(
-            seq=seq, leaf=leaf, leaf_hash=leaf_hash, time=moment, tag=tag.value,
-            actor_id=actor.user_id if actor else None,
-            consortium_id=_uuid(target.get("consortium")),
-            document_id=_uuid(target.get("document")), decision=decision,
-        )
-        self.session.add(event)
-        # The left siblings this leaf completes, fetched in one query.
-        source = DatabaseSubtrees(self.session)
-        source.prefetch([(level, (seq >> level) - 1) for level in range(_trailing_ones(seq))])
-        nodes = merkle.parents_to_add(seq, leaf_hash, source)
-        self.session.flush()
-        self.session.execute(insert(AuditNode), [
-            {"level": level, "index": index, "hash": digest} for level, index, digest in nodes
-        ])
+        """Append one event now, in the current transaction (after any pending ones)."""
+        body = _body(tag, actor, real_actor, target, decision, reasons, request)
+        self.sequence()
+        writer = _Writer(self)
+        event = writer.write(body, self.clock())
+        writer.flush()
         return event
 
     def root(self, size: int | None = None) -> bytes:
@@ -194,6 +211,74 @@ class AuditLog:
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         """The RFC 6962 consistency proof between two sizes of the log."""
         return merkle.consistency_proof(old_size, new_size, DatabaseSubtrees(self.session))
+
+
+def _body(tag: Tag, actor: Actor | None, real_actor: Actor | None,
+          target: Mapping[str, object] | None, decision: str, reasons: Iterable[str],
+          request: RequestInfo | None) -> dict[str, object]:
+    """An event without its place (``seq``) and time: what a request records."""
+    tag = Tag(tag)
+    if decision not in ("", "allow", "deny"):
+        raise ValueError(f"unknown decision {decision!r}")
+    request = request or RequestInfo()
+    return {
+        "actor": _actor_json(actor),
+        "decision": decision,
+        "reasons": list(reasons),
+        "real_actor": _actor_json(real_actor),
+        "request": {"client": request.client, "id": request.request_id,
+                    "user_agent": request.user_agent},
+        "tag": tag.value,
+        "target": {key: (None if value is None else str(value))
+                   for key, value in (target or {}).items()},
+    }
+
+
+class _Writer:
+    """Writes events at the tail of the log (under the lock), batching the tree nodes."""
+
+    def __init__(self, log: AuditLog) -> None:
+        self.session = log.session
+        last = self.session.execute(
+            select(AuditEvent.seq, AuditEvent.time).order_by(AuditEvent.seq.desc()).limit(1)
+        ).first()
+        self.next_seq, self.last_time = (last[0] + 1, last[1]) if last else (0, None)
+        self.source = DatabaseSubtrees(self.session)
+        self.nodes: list[dict[str, object]] = []
+        self.events: list[AuditEvent] = []
+
+    def write(self, body: dict[str, object], when: datetime) -> AuditEvent:
+        """Place one event at the tail."""
+        seq = self.next_seq
+        # Times never go backwards in the log, even if workers' clocks disagree slightly.
+        moment = max(when, self.last_time) if self.last_time else when
+        leaf = canonical_json({**body, "seq": seq, "time": rfc3339(moment)})
+        leaf_hash = merkle.leaf_hash(leaf)
+        target = body["target"]
+        actor = body["actor"]
+        event = AuditEvent(
+            seq=seq, leaf=leaf, leaf_hash=leaf_hash, time=moment, tag=body["tag"],
+            actor_id=_uuid(actor["user"]) if actor else None,
+            consortium_id=_uuid(target.get("consortium")),
+            document_id=_uuid(target.get("document")), decision=body["decision"],
+        )
+        self.events.append(event)
+        # The left siblings this leaf completes: from this batch, or fetched in one query.
+        self.source.prefetch([(level, (seq >> level) - 1)
+                              for level in range(_trailing_ones(seq))])
+        for level, index, digest in merkle.parents_to_add(seq, leaf_hash, self.source):
+            self.source.remember(level, index, digest)
+            self.nodes.append({"level": level, "index": index, "hash": digest})
+        self.next_seq, self.last_time = seq + 1, moment
+        return event
+
+    def flush(self) -> None:
+        """Insert what was written."""
+        self.session.add_all(self.events)
+        self.session.flush()
+        if self.nodes:
+            self.session.execute(insert(AuditNode), self.nodes)
+        self.events, self.nodes = [], []
 
 
 def _trailing_ones(value: int) -> int:

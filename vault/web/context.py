@@ -14,7 +14,6 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from vault.access import AccessDenied, Action, Actor, is_allowed
-from vault.audit.models import AuditEvent
 from vault.audit.service import RequestInfo, Tag
 from vault.consortia.service import ConsortiumService
 from vault.identity.models import User
@@ -96,13 +95,14 @@ def request_info() -> RequestInfo:
 
 
 def audit(tag: Tag, *, actor_: Actor | None = None, target: Mapping[str, object] | None = None,
-          decision: str = "", reasons: tuple[str, ...] = ()) -> AuditEvent:
-    """Append an event to the audit log in the request's transaction."""
+          decision: str = "", reasons: tuple[str, ...] = ()) -> None:
+    """Record an event for the audit log in the request's transaction."""
     if actor_ is None and current_user.is_authenticated:
         actor_ = actor()
     g.audit_appended = True
-    return runtime().audit(db()).append(tag, actor=actor_, target=target, decision=decision,
-                                        reasons=reasons, request=request_info())
+    # Recorded with the request's change; sequenced into the log right after the commit.
+    runtime().audit(db()).record(tag, actor=actor_, target=target, decision=decision,
+                                 reasons=reasons, request=request_info())
 
 
 def authorize(action: Action, consortium_id: uuid.UUID | None = None, *,
