@@ -120,7 +120,9 @@ def _sequence_and_checkpoint(runtime: Runtime) -> None:
     have passed — only committed history is ever signed and published."""
     settings = runtime.settings
     with unit_of_work(runtime.sessions) as session:
-        runtime.audit(session).sequence()
+        # Never queue behind a busy sequencer: it (or the next one) places these events, and
+        # every reader of the log (pages, checks, checkpoints, exports) sequences first.
+        runtime.audit(session).sequence(wait=False)
     if runtime.log_identity is None:
         return
     with unit_of_work(runtime.sessions) as session:

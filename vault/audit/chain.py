@@ -30,6 +30,7 @@ def check_database(session: Session, *, identity: LogIdentity | None, published_
     """
     if identity is None:
         raise VerificationFailed("the log has no signing key; run 'vault init'")
+    AuditLog(session, clock=clock).sequence()  # check every committed event
     stored = [c.note for c in Checkpoints(session, identity=identity, clock=clock).all()]
     checkpoints = open_checkpoints(stored + published(published_path), identity.vkey,
                                    identity.origin)

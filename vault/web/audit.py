@@ -84,6 +84,7 @@ def events() -> str:
         since=_date(args.get("from")), until=_date(args.get("to"), end=True),
     )
     before = args.get("before", type=int)
+    runtime().audit(db()).sequence()  # show every committed event
     rows = queries.events(db(), flt, before=before)
     latest, verification = queries.chain_status(db())
     checker = db().get(User, verification.by_user_id) if verification and \
@@ -150,6 +151,7 @@ def document_access(document_id: uuid.UUID) -> str:
     """Who uploaded, opened or was refused this document, and when."""
     document = runtime().documents(db()).get(document_id)
     authorize(Action.DOCUMENT_ACCESS_REPORT, target={"document": document.id})
+    runtime().audit(db()).sequence()  # show every committed event
     rows = queries.document_access(db(), document.id)
     return render_template("audit/document.html", document=document, rows=rows,
                            names=_names(rows))
