@@ -27,7 +27,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from vault import migrate
-from vault.audit.bundle import verify_bundle
+from vault.audit.bundle import CSV_COLUMNS, csv_lines, csv_row, verify_bundle
 from vault.audit.service import AuditLog, Tag, canonical_json, rfc3339
 from vault.crypto import signed_note
 from vault.db import make_engine, make_session_factory, unit_of_work
@@ -90,12 +90,14 @@ def make_bundle(path: Path, events: int) -> tuple[str, list[bytes]]:
         signed_note.format_checkpoint("bench.vault.localhost/log", events, root), skey)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
         data = b"".join(leaf + b"\n" for leaf in leaves)
+        table = b"".join(csv_lines([CSV_COLUMNS], (csv_row(leaf) for leaf in leaves)))
         bundle.writestr("entries.jsonl", data)
+        bundle.writestr("entries.csv", table)
         bundle.writestr("checkpoint", note)
         bundle.writestr("checkpoints", "")
         manifest = "".join(f"{hashlib.sha256(content).hexdigest()}  {name}\n" for name, content in
                            (("checkpoint", note.encode()), ("checkpoints", b""),
-                            ("entries.jsonl", data)))
+                            ("entries.csv", table), ("entries.jsonl", data)))
         bundle.writestr("MANIFEST.sha256", manifest)
     return vkey, leaves
 

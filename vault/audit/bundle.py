@@ -62,7 +62,8 @@ def _entries(session: Session, size: int) -> Iterator[bytes]:
         start += len(rows)
 
 
-def _csv_row(leaf: bytes) -> list[str]:
+def csv_row(leaf: bytes) -> list[str]:
+    """One event as a row of the spreadsheet view."""
     event = json.loads(leaf)
     actor = event.get("actor") or {}
     request = event.get("request") or {}
@@ -105,7 +106,7 @@ def export_bundle(session: Session, checkpoints: Checkpoints, out: Path | Binary
         digests["entries.jsonl"] = entries_hash.hexdigest()
         csv_hash = hashlib.sha256()
         with bundle.open("entries.csv", "w") as table:
-            for row in _csv_lines([CSV_COLUMNS], (_csv_row(leaf) for leaf in
+            for row in csv_lines([CSV_COLUMNS], (csv_row(leaf) for leaf in
                                                   _entries(session, size))):
                 table.write(row)
                 csv_hash.update(row)
@@ -130,7 +131,8 @@ def export_bundle(session: Session, checkpoints: Checkpoints, out: Path | Binary
     return Exported(size=size, checkpoint=checkpoint.note)
 
 
-def _csv_lines(*groups: Iterable[Sequence[str]]) -> Iterator[bytes]:
+def csv_lines(*groups: Iterable[Sequence[str]]) -> Iterator[bytes]:
+    """Rows as CSV lines (bytes), group after group."""
     for rows in groups:
         for row in rows:
             buffer = io.StringIO()
@@ -180,8 +182,8 @@ def _check_csv(bundle: zipfile.ZipFile) -> None:
     """The CSV must be exactly the view of the (verified) entries."""
     rebuilt = hashlib.sha256()
     with bundle.open("entries.jsonl") as entries:
-        rows = (_csv_row(line) for line in _lines(entries, hashlib.sha256()))
-        for row in _csv_lines([CSV_COLUMNS], rows):
+        rows = (csv_row(line) for line in _lines(entries, hashlib.sha256()))
+        for row in csv_lines([CSV_COLUMNS], rows):
             rebuilt.update(row)
     stored = hashlib.sha256()
     with bundle.open("entries.csv") as table:
