@@ -174,3 +174,30 @@ def test_init_refuses_a_master_key_that_does_not_open_the_keyring(environ, clock
     assert result.exit_code == 2 and "VAULT_MASTER_KEY" in result.output
     for app in (first, second):
         app.extensions["vault"].engine.dispose()
+
+
+def test_operator_commands_are_audited(runner, runtime, make_team, make_user):
+    from vault.audit.models import AuditEvent
+
+    team = make_team("Team Golf")
+    _upload(runtime, team, b"g")
+    account = make_user()
+    runner.invoke(cli, ["user", "add", "--email", "new.officer@test.example", "--name", "N",
+                        "--role", "officer", "--password-stdin"],
+                  input="insecure-a-long-passphrase\n")
+    runner.invoke(cli, ["user", "deactivate", "--email", account.email])
+    token = runner.invoke(cli, ["token", "create", "--email", team.applicant.email,
+                                "--name", "ci"]).output.splitlines()[0]
+    runner.invoke(cli, ["token", "revoke", token[:12]])
+    runner.invoke(cli, ["keys", "rotate"])
+    runner.invoke(cli, ["keys", "rewrap"])
+    runner.invoke(cli, ["keys", "retire", "--below", "2"])
+    runner.invoke(cli, ["shred", "--consortium", str(team.consortium_id), "--confirm",
+                        "Team Golf"])
+    with unit_of_work(runtime.sessions) as session:
+        tags = [tag for tag, in session.execute(select(AuditEvent.tag).order_by(AuditEvent.seq))]
+        leaves = session.scalars(select(AuditEvent.leaf)).all()
+    assert tags == ["user:created", "user:deactivated", "token:created", "token:revoked",
+                    "key:rotated", "key:rewrapped", "key:retired", "key:shredded"]
+    assert all(b'"client":"cli"' in leaf for leaf in leaves)
+    assert not any(token.encode() in leaf for leaf in leaves)  # only the token's prefix

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from vault import migrate
 from vault.audit.checkpoints import create_log_identity
+from vault.audit.service import RequestInfo, Tag
 from vault.consortia.service import ConsortiumService
 from vault.db import unit_of_work
 from vault.demo import create_demo, demo_exists, format_credentials
@@ -46,6 +47,12 @@ def _runtime() -> Runtime:
 def _work() -> Iterator[Session]:
     with unit_of_work(_runtime().sessions) as session:
         yield session
+
+
+def _audit(session: Session, tag: Tag, target: dict[str, object]) -> None:
+    """Record an operator's action in the audit log, in the command's transaction."""
+    _runtime().audit(session).append(tag, target=target, reasons=("command line",),
+                                     request=RequestInfo(client="cli"))
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -190,6 +197,7 @@ def user_add(email: str, display_name: str, role: str, organization: str | None,
             org = identity.find_organization(organization) if organization else None
             user = identity.create_user(email=email, display_name=display_name, role=Role(role),
                                         password=password, organization=org)
+            _audit(session, Tag.USER_CREATED, {"account": user.id, "role": user.role.value})
             click.echo(f"Created {user.role.value} {user.email}")
     except IdentityError as error:
         raise CommandError(str(error)) from None
@@ -214,6 +222,7 @@ def user_deactivate(email: str) -> None:
     try:
         with _work() as session:
             user = _runtime().identity(session).deactivate(email)
+            _audit(session, Tag.USER_DEACTIVATED, {"account": user.id})
             click.echo(f"Deactivated {user.email}; its sessions have ended")
     except IdentityError as error:
         raise CommandError(str(error)) from None
@@ -237,6 +246,8 @@ def token_create(email: str, name: str, days: int) -> None:
             if account is None:
                 raise UnknownUser(f"No account has e-mail {email}.")
             token, row = identity.create_token(account, name, days)
+            _audit(session, Tag.TOKEN_CREATED, {"account": account.id, "token": row.prefix,
+                                                "expires": row.expires_at.isoformat()})
             expires = row.expires_at.isoformat()
     except IdentityError as error:
         raise CommandError(str(error)) from None
@@ -268,6 +279,7 @@ def token_revoke(prefix: str) -> None:
     try:
         with _work() as session:
             token = _runtime().identity(session).revoke_token(prefix)
+            _audit(session, Tag.TOKEN_REVOKED, {"account": token.user_id, "token": token.prefix})
             click.echo(f"Revoked {token.prefix} ({token.name})")
     except IdentityError as error:
         raise CommandError(str(error)) from None

@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager
 import click
 from sqlalchemy.orm import Session
 
+from vault.audit.service import RequestInfo, Tag
 from vault.keys import KeyProviderError
 from vault.keys.service import KeyService
 from vault.runtime import Runtime
@@ -21,6 +22,10 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
 
     def service(session: Session) -> KeyService:
         return KeyService(session, keys=runtime().keys, clock=runtime().clock)
+
+    def audit(session: Session, tag: Tag, target: dict[str, object]) -> None:
+        runtime().audit(session).append(tag, target=target, reasons=("command line",),
+                                        request=RequestInfo(client="cli"))
 
     @cli.group("keys")
     def keys_group() -> None:
@@ -51,6 +56,8 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
         try:
             with work() as session:
                 rotated = service(session).rotate(consortium_id)
+                for key_id, version in rotated.items():
+                    audit(session, Tag.KEY_ROTATED, {"key": key_id, "version": version})
         except KeyProviderError as failure:
             raise error(str(failure)) from None
         for key_id, version in rotated.items():
@@ -71,6 +78,8 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
                     break
                 done += count
                 bar.update(count)
+        with work() as session:
+            audit(session, Tag.KEY_REWRAPPED, {"count": done})
         click.echo(f"Rewrapped {done} data keys.")
 
     @keys_group.command("retire")
@@ -80,6 +89,9 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
         try:
             with work() as session:
                 retired = service(session).retire(below)
+                for key_id, versions in retired.items():
+                    audit(session, Tag.KEY_RETIRED,
+                          {"key": key_id, "versions": ",".join(map(str, versions))})
         except KeyProviderError as failure:
             raise error(str(failure)) from None
         for key_id, versions in retired.items():
@@ -105,7 +117,9 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
             raise error("The name does not match; nothing was destroyed.")
         try:
             with work() as session:
-                service(session).shred(consortium_id)
+                shredded = service(session).shred(consortium_id)
+                audit(session, Tag.KEY_SHREDDED,
+                      {"consortium": shredded.id, "key": shredded.key_id})
         except KeyProviderError as failure:
             raise error(str(failure)) from None
         click.echo(f"Shredded {name}.")
