@@ -3,6 +3,7 @@ offline verification of an exported bundle."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -11,7 +12,7 @@ import click
 from sqlalchemy.orm import Session
 
 from vault.audit import chain
-from vault.audit.bundle import export_bundle, verify_bundle
+from vault.audit.bundle import export_bundle, export_filtered, verify_bundle
 from vault.audit.checkpoints import (
     Checkpoints,
     CheckpointUnavailable,
@@ -82,8 +83,16 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
     @click.option("--since", "since", type=click.Path(exists=True, dir_okay=False,
                                                      path_type=Path), multiple=True,
                   help="A checkpoint you hold; the bundle proves the log grew from it.")
-    def export(out: Path, since: tuple[Path, ...]) -> None:
-        """Write a bundle of the whole log that verifies offline."""
+    @click.option("--consortium", "consortium_id", type=click.UUID,
+                  help="Only this consortium's events, each with an inclusion proof.")
+    @click.option("--document", "document_id", type=click.UUID,
+                  help="Only this document's events, each with an inclusion proof.")
+    def export(out: Path, since: tuple[Path, ...], consortium_id: uuid.UUID | None,
+               document_id: uuid.UUID | None) -> None:
+        """Write a bundle of the log (or of one consortium's or document's events) that
+        verifies offline."""
+        if consortium_id and document_id:
+            raise error("Give --consortium or --document, not both.")
         identity = runtime().log_identity
         if identity is None:
             raise error("The log has no signing key; run 'vault init'.")
@@ -95,7 +104,12 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
             with work() as session:
                 checkpoints = Checkpoints(session, identity=identity, clock=runtime().clock)
                 before = checkpoints.latest()
-                exported = export_bundle(session, checkpoints, out, notes, identity.vkey)
+                if consortium_id or document_id:
+                    exported = export_filtered(session, checkpoints, out,
+                                               consortium_id=consortium_id,
+                                               document_id=document_id)
+                else:
+                    exported = export_bundle(session, checkpoints, out, notes, identity.vkey)
                 latest = checkpoints.latest()
             if latest is not None and (before is None or latest.id != before.id):
                 publish(runtime().settings.published_checkpoints, latest)

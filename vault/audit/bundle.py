@@ -20,6 +20,7 @@ import csv
 import hashlib
 import io
 import json
+import uuid
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from typing import IO, BinaryIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault.audit import merkle
+from vault.audit import merkle, tlog_proof
 from vault.audit.checkpoints import Checkpoints
 from vault.audit.models import AuditEvent
 from vault.audit.service import AuditLog
@@ -72,6 +73,82 @@ def csv_row(leaf: bytes) -> list[str]:
             json.dumps(event.get("target") or {}, ensure_ascii=False, sort_keys=True),
             "; ".join(event.get("reasons") or []), request.get("client", ""),
             request.get("id", "")]
+
+
+def export_filtered(session: Session, checkpoints: Checkpoints, out: Path | BinaryIO, *,
+                    consortium_id: uuid.UUID | None = None,
+                    document_id: uuid.UUID | None = None) -> Exported:
+    """Write a bundle of the events of one consortium or one document, each with a C2SP
+    tlog-proof of its inclusion in a fresh signed checkpoint of the whole log.
+
+    A filtered bundle proves that every entry in it is in the log; it cannot prove that no
+    other entry matches the filter (only a full export can).
+    """
+    if (consortium_id is None) == (document_id is None):
+        raise ValueError("give exactly one of consortium_id and document_id")
+    log = AuditLog(session, clock=checkpoints.clock)
+    checkpoint, _new = checkpoints.issue()
+    column = AuditEvent.consortium_id if consortium_id else AuditEvent.document_id
+    wanted = consortium_id or document_id
+    selected = session.execute(
+        select(AuditEvent.seq, AuditEvent.leaf)
+        .where(column == wanted, AuditEvent.seq < checkpoint.size).order_by(AuditEvent.seq)
+    ).all()
+    filter_json = json.dumps({"consortium": str(consortium_id)} if consortium_id else
+                             {"document": str(document_id)}, sort_keys=True)
+    digests: dict[str, str] = {}
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        def add(name: str, data: bytes) -> None:
+            bundle.writestr(name, data)
+            digests[name] = hashlib.sha256(data).hexdigest()
+
+        add("filter", (filter_json + "\n").encode())
+        add("checkpoint", checkpoint.note.encode())
+        add("entries.jsonl", b"".join(leaf + b"\n" for _seq, leaf in selected))
+        add("entries.csv", b"".join(csv_lines([CSV_COLUMNS],
+                                              (csv_row(leaf) for _seq, leaf in selected))))
+        for seq, _leaf in selected:
+            proof = log.inclusion_proof(seq, checkpoint.size)
+            add(f"proofs/{seq}.tlog-proof",
+                tlog_proof.format_proof(seq, proof, checkpoint.note).encode())
+        bundle.writestr("MANIFEST.sha256",
+                        "".join(f"{digests[n]}  {n}\n" for n in sorted(digests)))
+    return Exported(size=len(selected), checkpoint=checkpoint.note)
+
+
+def _verify_filtered(bundle: zipfile.ZipFile, final: signed_note.Checkpoint) -> Report:
+    """Every entry of a filtered bundle matches its filter and is proven in the checkpoint."""
+    wanted = json.loads(bundle.read("filter"))
+    if set(wanted) not in ({"consortium"}, {"document"}):
+        raise VerificationFailed("the filter file names neither a consortium nor a document")
+    key, value = next(iter(wanted.items()))
+    note = bundle.read("checkpoint").decode()
+    previous = -1
+    count = 0
+    for line in bundle.read("entries.jsonl").split(b"\n")[:-1]:
+        try:
+            event = json.loads(line)
+            seq = event["seq"]
+        except (ValueError, KeyError, TypeError):
+            raise VerificationFailed(f"entry after {previous}: not an event") from None
+        if not isinstance(seq, int) or seq <= previous:
+            raise VerificationFailed(f"entry {seq}: out of order or repeated")
+        if (event.get("target") or {}).get(key) != value:
+            raise VerificationFailed(f"entry {seq}: does not match the export's filter")
+        name = f"proofs/{seq}.tlog-proof"
+        if name not in bundle.namelist():
+            raise VerificationFailed(f"entry {seq}: no inclusion proof")
+        try:
+            proof = tlog_proof.parse_proof(bundle.read(name).decode())
+            if proof.index != seq or proof.checkpoint != note:
+                raise VerificationFailed(f"entry {seq}: its proof is for another entry or log")
+            merkle.verify_inclusion(merkle.leaf_hash(line), seq, final.size,
+                                    list(proof.hashes), final.root)
+        except (tlog_proof.TlogProofError, merkle.ProofError) as error:
+            raise VerificationFailed(f"entry {seq}: inclusion proof fails: {error}") from None
+        previous = seq
+        count += 1
+    return Report(size=count, root=final.root, checkpoints=1)
 
 
 def export_bundle(session: Session, checkpoints: Checkpoints, out: Path | BinaryIO,
@@ -159,6 +236,13 @@ def verify_bundle(path: Path, vkey: str, previous: str | None = None, *,
                 raise VerificationFailed(f"bundle has no {required}")
         expected = _check_manifest(bundle)
         final = open_checkpoints([bundle.read("checkpoint").decode()], vkey, origin)[0]
+        if "filter" in names:
+            if hashlib.sha256(bundle.read("entries.jsonl")).hexdigest() != expected:
+                raise VerificationFailed("entries.jsonl does not match MANIFEST.sha256")
+            report = _verify_filtered(bundle, final)
+            if check_csv and "entries.csv" in names:
+                _check_csv(bundle)
+            return report
         history_notes = [json.loads(line) for line in
                          bundle.read("checkpoints").decode().splitlines() if line.strip()] \
             if "checkpoints" in names else []
