@@ -31,6 +31,9 @@ from vault.audit.bundle import CSV_COLUMNS, csv_lines, csv_row, verify_bundle
 from vault.audit.service import AuditLog, Tag, canonical_json, rfc3339
 from vault.crypto import signed_note
 from vault.db import make_engine, make_session_factory, unit_of_work
+from vault.settings import Settings
+
+SEQUENCE_INTERVAL = Settings.audit_sequence_interval
 
 
 def _writer(url: str, count: int, ready, start) -> None:
@@ -39,14 +42,18 @@ def _writer(url: str, count: int, ready, start) -> None:
     ready.set()
     start.wait()
     clock = lambda: datetime.now(UTC)  # noqa: E731
+    last = 0.0
     for number in range(count):
-        # As a request does: record with its change and commit, then sequence in its own
-        # short transaction (which places every event waiting, from all workers, at once).
+        # As a request does: record with its change and commit, then — at most every
+        # SEQUENCE_INTERVAL, as the web app does — sequence in its own short transaction,
+        # placing every event waiting, from all workers, at once.
         with unit_of_work(sessions) as session:
             AuditLog(session, clock=clock).record(
                 Tag.KEY_ROTATED, target={"key": f"consortium-{os.getpid()}", "n": number})
-        with unit_of_work(sessions) as session:
-            AuditLog(session, clock=clock).sequence(wait=False)
+        if time.monotonic() - last >= SEQUENCE_INTERVAL:  # the web app's default
+            last = time.monotonic()
+            with unit_of_work(sessions) as session:
+                AuditLog(session, clock=clock).sequence(wait=False)
     with unit_of_work(sessions) as session:
         AuditLog(session, clock=clock).sequence()
     engine.dispose()

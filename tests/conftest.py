@@ -118,6 +118,8 @@ def environ(database_url: str, data_dir: Path) -> dict[str, str]:
         "VAULT_MODE": "production",
         "VAULT_DATA_DIR": str(data_dir),
         "VAULT_DATABASE_URL": database_url,
+        # Sequence audit events after every request, so tests read a settled log.
+        "VAULT_AUDIT_SEQUENCE_MS": "0",
         **TEST_SECRETS,
     }
 

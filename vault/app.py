@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import IO
@@ -119,6 +120,10 @@ def _sequence_and_checkpoint(runtime: Runtime) -> None:
     waiting: one commit covers them all), then sign a checkpoint when enough events or time
     have passed — only committed history is ever signed and published."""
     settings = runtime.settings
+    now = time.monotonic()
+    if now - runtime.last_sequenced < settings.audit_sequence_interval:
+        return  # a run in the last few milliseconds (or the next one) places these events
+    runtime.last_sequenced = now
     with unit_of_work(runtime.sessions) as session:
         # Never queue behind a busy sequencer: it (or the next one) places these events, and
         # every reader of the log (pages, checks, checkpoints, exports) sequences first.

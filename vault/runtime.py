@@ -48,6 +48,8 @@ class Runtime:
     blobs: BlobStore
     log_identity: LogIdentity | None
     clock: Callable[[], datetime] = field(default=utcnow)
+    #: When this process last ran the audit sequencer (``time.monotonic``).
+    last_sequenced: float = 0.0
 
     @classmethod
     def build(cls, settings: Settings, clock: Callable[[], datetime] = utcnow) -> Runtime:

@@ -66,6 +66,9 @@ class Settings:
     #: A checkpoint is issued after this many events, or this many seconds, whichever first.
     checkpoint_every: int = 1000
     checkpoint_seconds: int = 3600
+    #: Seconds between two runs of a worker's audit sequencer after its requests (events
+    #: recorded in between wait, committed, for the next run or the next reader).
+    audit_sequence_interval: float = 0.02
     session_lifetime: timedelta = timedelta(hours=8)
     login_max_failures: int = 5
     login_lockout: timedelta = timedelta(minutes=15)
@@ -137,6 +140,8 @@ class Settings:
                                      maximum=1_000_000),
             "checkpoint_seconds": _int(env, "VAULT_CHECKPOINT_SECONDS", 3600, minimum=1,
                                        maximum=7 * 86400),
+            "audit_sequence_interval": _int(env, "VAULT_AUDIT_SEQUENCE_MS", 20, minimum=0,
+                                            maximum=10_000) / 1000,
             "s3_endpoint": env.get("VAULT_S3_ENDPOINT", "").strip() or None,
             **_key_provider(env),
         }
