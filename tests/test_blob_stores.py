@@ -292,7 +292,7 @@ def test_file_store_writes_through_the_temp_dir(file_store: FileBlobStore) -> No
 
 
 def test_sweep_temporary_removes_only_old_temp_files(file_store: FileBlobStore) -> None:
-    assert file_store.sweep_temporary(timedelta(hours=1)) == 0  # nothing written yet
+    assert file_store.sweep(timedelta(hours=1)) == 0  # nothing written yet
 
     committed = file_store.writer()
     committed.write(b"keep me")
@@ -309,7 +309,7 @@ def test_sweep_temporary_removes_only_old_temp_files(file_store: FileBlobStore) 
     old_directory.mkdir()
     os.utime(old_directory, (two_days_ago, two_days_ago))
 
-    assert file_store.sweep_temporary(timedelta(hours=1)) == 2
+    assert file_store.sweep(timedelta(hours=1)) == 2
 
     assert not any(path.exists() for path in stale)
     assert old_directory.is_dir()
@@ -318,7 +318,7 @@ def test_sweep_temporary_removes_only_old_temp_files(file_store: FileBlobStore) 
     assert b"".join(file_store.read(in_progress.commit())) == b"still uploading and done"
     # A later clock makes the survivors old enough.
     later = datetime.now(UTC) + timedelta(days=1)
-    assert file_store.sweep_temporary(timedelta(hours=1), now=later) == 0
+    assert file_store.sweep(timedelta(hours=1), now=later) == 0
 
 
 def test_a_crashed_writer_leaves_only_a_temp_file_that_sweep_removes(
@@ -340,7 +340,7 @@ def test_a_crashed_writer_leaves_only_a_temp_file_that_sweep_removes(
     assert len(pending(file_store)) == 1
 
     later = datetime.now(UTC) + timedelta(days=1)
-    assert file_store.sweep_temporary(timedelta(hours=1), now=later) == 1
+    assert file_store.sweep(timedelta(hours=1), now=later) == 1
     assert pending(file_store) == []
 
 
@@ -483,11 +483,11 @@ def test_s3_sweep_aborts_only_old_uploads_under_the_prefix(s3_endpoint: str, buc
     # moto reports every upload as initiated at 2010-11-10T20:48:33Z, so the clock is pinned
     # around that instant instead of relying on the real start time.
     initiated = datetime(2010, 11, 10, 20, 48, 33, tzinfo=UTC)
-    assert store.sweep_incomplete_uploads(timedelta(hours=1), now=initiated) == 0
+    assert store.sweep(timedelta(hours=1), now=initiated) == 0
     later = initiated + timedelta(hours=2)
-    assert store.sweep_incomplete_uploads(timedelta(hours=1), now=later) == 1
+    assert store.sweep(timedelta(hours=1), now=later) == 1
     assert [key.split("/")[0] for key in pending(store)] == ["other"]
-    assert other.sweep_incomplete_uploads(timedelta(hours=1)) == 1
+    assert other.sweep(timedelta(hours=1)) == 1
 
 
 # --- factory --------------------------------------------------------------------------------

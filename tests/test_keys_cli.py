@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -201,3 +203,16 @@ def test_operator_commands_are_audited(runner, runtime, make_team, make_user):
                     "key:rotated", "key:rewrapped", "key:retired", "key:shredded"]
     assert all(b'"client":"cli"' in leaf for leaf in leaves)
     assert not any(token.encode() in leaf for leaf in leaves)  # only the token's prefix
+
+
+def test_blobs_sweep_discards_only_old_abandoned_writes(runner, runtime):
+    writer = runtime.blobs.writer()
+    writer.write(b"ciphertext of an upload whose worker crashed")
+    temporary = next((runtime.settings.data_dir / "blobs" / ".tmp").iterdir())
+    result = runner.invoke(cli, ["blobs", "sweep"])
+    assert result.exit_code == 0 and "Discarded 0" in result.output
+    old = time.time() - 2 * 86400
+    os.utime(temporary, (old, old))
+    result = runner.invoke(cli, ["blobs", "sweep", "--older-than-hours", "24"])
+    assert "Discarded 1" in result.output and not temporary.exists()
+    writer.abort()

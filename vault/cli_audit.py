@@ -103,16 +103,14 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
                     Tag.AUDIT_EXPORTED, target={"file": out.name}, request=CLI_REQUEST)
             with work() as session:
                 checkpoints = Checkpoints(session, identity=identity, clock=runtime().clock)
-                before = checkpoints.latest()
                 if consortium_id or document_id:
                     exported = export_filtered(session, checkpoints, out,
                                                consortium_id=consortium_id,
                                                document_id=document_id)
                 else:
                     exported = export_bundle(session, checkpoints, out, notes, identity.vkey)
-                latest = checkpoints.latest()
-            if latest is not None and (before is None or latest.id != before.id):
-                publish(runtime().settings.published_checkpoints, latest)
+            if exported.to_publish is not None:
+                publish(runtime().settings.published_checkpoints, exported.to_publish)
         except VerificationFailed as failure:
             out.unlink(missing_ok=True)
             raise error(str(failure)) from None

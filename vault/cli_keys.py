@@ -1,10 +1,12 @@
-"""``vault keys …`` and ``vault shred``: rotation, rewrapping, retirement, crypto-shredding."""
+"""``vault keys …``, ``vault shred`` and ``vault blobs sweep``: rotation, rewrapping,
+retirement, crypto-shredding, and clearing the leftovers of crashed uploads."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import timedelta
 
 import click
 from sqlalchemy.orm import Session
@@ -98,6 +100,18 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
             click.echo(f"{key_id}: retired {', '.join(f'v{v}' for v in versions)}")
         if not retired:
             click.echo("Nothing to retire.")
+
+    @cli.group("blobs")
+    def blobs_group() -> None:
+        """The blob store."""
+
+    @blobs_group.command("sweep")
+    @click.option("--older-than-hours", type=click.IntRange(1, 24 * 365), default=24,
+                  show_default=True, help="Only writes abandoned at least this long ago.")
+    def blobs_sweep(older_than_hours: int) -> None:
+        """Discard the leftovers of uploads interrupted by a crash (never visible as blobs)."""
+        removed = runtime().blobs.sweep(timedelta(hours=older_than_hours))
+        click.echo(f"Discarded {removed} abandoned writes.")
 
     @cli.command("shred")
     @click.option("--consortium", "consortium_id", type=click.UUID, required=True)

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from vault.audit import merkle, tlog_proof
 from vault.audit.checkpoints import Checkpoints
-from vault.audit.models import AuditEvent
+from vault.audit.models import AuditCheckpoint, AuditEvent
 from vault.audit.service import AuditLog
 from vault.audit.verify import Report, VerificationFailed, open_checkpoints, verify_entries
 from vault.crypto import signed_note
@@ -48,6 +48,8 @@ class Exported:
 
     size: int
     checkpoint: str
+    #: A checkpoint the export issued: publish it once the transaction has committed.
+    to_publish: AuditCheckpoint | None = None
 
 
 def _entries(session: Session, size: int) -> Iterator[bytes]:
@@ -87,7 +89,7 @@ def export_filtered(session: Session, checkpoints: Checkpoints, out: Path | Bina
     if (consortium_id is None) == (document_id is None):
         raise ValueError("give exactly one of consortium_id and document_id")
     log = AuditLog(session, clock=checkpoints.clock)
-    checkpoint, _new = checkpoints.issue()
+    checkpoint, new = checkpoints.issue()
     column = AuditEvent.consortium_id if consortium_id else AuditEvent.document_id
     wanted = consortium_id or document_id
     selected = session.execute(
@@ -113,7 +115,8 @@ def export_filtered(session: Session, checkpoints: Checkpoints, out: Path | Bina
                 tlog_proof.format_proof(seq, proof, checkpoint.note).encode())
         bundle.writestr("MANIFEST.sha256",
                         "".join(f"{digests[n]}  {n}\n" for n in sorted(digests)))
-    return Exported(size=len(selected), checkpoint=checkpoint.note)
+    return Exported(size=len(selected), checkpoint=checkpoint.note,
+                    to_publish=checkpoint if new else None)
 
 
 def _verify_filtered(bundle: zipfile.ZipFile, final: signed_note.Checkpoint) -> Report:
@@ -160,7 +163,7 @@ def export_bundle(session: Session, checkpoints: Checkpoints, out: Path | Binary
     or is not a prefix of this log.
     """
     log = AuditLog(session, clock=checkpoints.clock)
-    checkpoint, _new = checkpoints.issue()
+    checkpoint, new = checkpoints.issue()
     size = checkpoint.size
     previous = open_checkpoints(since, vkey, checkpoints.identity.origin if
                                 checkpoints.identity else None)
@@ -205,7 +208,7 @@ def export_bundle(session: Session, checkpoints: Checkpoints, out: Path | Binary
             add(name, data)
         manifest = "".join(f"{digests[name]}  {name}\n" for name in sorted(digests))
         bundle.writestr("MANIFEST.sha256", manifest)
-    return Exported(size=size, checkpoint=checkpoint.note)
+    return Exported(size=size, checkpoint=checkpoint.note, to_publish=checkpoint if new else None)
 
 
 def csv_lines(*groups: Iterable[Sequence[str]]) -> Iterator[bytes]:

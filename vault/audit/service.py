@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select, text
 from sqlalchemy.orm import Session
@@ -180,24 +181,13 @@ class AuditLog:
             AuditPending.id.in_([row[0] for row in pending])))
         return len(pending)
 
-    def append(
-        self,
-        tag: Tag,
-        *,
-        actor: Actor | None = None,
-        real_actor: Actor | None = None,
-        target: Mapping[str, object] | None = None,
-        decision: str = "",
-        reasons: Iterable[str] = (),
-        request: RequestInfo | None = None,
-    ) -> AuditEvent:
-        """Append one event now, in the current transaction (after any pending ones)."""
-        body = _body(tag, actor, real_actor, target, decision, reasons, request)
+    def append(self, tag: Tag, **fields: Any) -> AuditEvent:
+        """Record an event and place it in the log now, after any waiting ones (for commands
+        and other callers that want the event itself); takes ``record``'s keywords."""
+        self.record(tag, **fields)
         self.sequence()
-        writer = _Writer(self)
-        event = writer.write(body, self.clock())
-        writer.flush()
-        return event
+        return self.session.scalars(
+            select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).one()
 
     def root(self, size: int | None = None) -> bytes:
         """The Merkle root of the first ``size`` events (all when None)."""

@@ -9,10 +9,6 @@ class DuplicateConsortium(ConsortiumError):
     """A consortium with this name already applies to the programme."""
 
 
-class NoConsortium(ConsortiumError):
-    """The applicant account is not a contact of any consortium in the programme."""
-
-
 class CannotRemoveMember(ConsortiumError):
     """The partner-list entry cannot be removed (lead, unknown, or documents attached)."""
 

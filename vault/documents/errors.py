@@ -74,7 +74,16 @@ class DocumentShredded(DocumentError):
 
 
 class ContentIntegrityError(DocumentError):
-    """The stored ciphertext failed authentication (tampering or corruption)."""
+    """The stored ciphertext failed authentication (tampering or corruption).
+
+    The message is for the person downloading; ``detail`` (which check failed) is for the
+    operators' log and the audit event.
+    """
 
     status = 500
     code = "integrity_failure"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("This document failed its integrity check and cannot be delivered. "
+                         "The vault's operators have been alerted.")
+        self.detail = detail

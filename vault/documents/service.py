@@ -301,6 +301,14 @@ class DocumentService:
             raise
         return version
 
+    def accepts_changes(self, submission: Submission) -> bool:
+        """Whether uploads and partner-list changes are possible now (see ``check_open``)."""
+        try:
+            self.check_open(submission)
+        except (UploadClosed, SubmissionLocked):
+            return False
+        return True
+
     def check_open(self, submission: Submission) -> None:
         """Raise ``UploadClosed`` after the deadline, ``SubmissionLocked`` unless editable."""
         if self.clock() >= submission.consortium.programme.submission_deadline:
@@ -404,7 +412,7 @@ class DocumentService:
             raise DocumentShredded("This document was destroyed with its consortium's key.") \
                 from None
         except (UnwrapError, UnknownKey) as error:
-            raise ContentIntegrityError(f"The data key does not open: {error}") from None
+            raise ContentIntegrityError(f"the data key does not open: {error}") from None
         stream = self._decrypt(version, data_key, context)
         # Verify the start before anyone commits to a response: swapped or rolled-back blobs
         # and wrong keys fail here, on the first chunk.
@@ -427,8 +435,6 @@ class DocumentService:
                     yield plain
             last = decryptor.finalize()
         except (content.IntegrityError, BlobError) as error:
-            raise ContentIntegrityError(
-                f"Document version {version.id} failed authentication: {error}"
-            ) from None
+            raise ContentIntegrityError(f"the blob failed authentication: {error}") from None
         if last:
             yield last

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from vault.consortia.models import Consortium
@@ -85,23 +85,29 @@ class KeyService:
             rotated[consortium.key_id] = self.keys.rotate(consortium.key_id)
         return rotated
 
+    def _stale_condition(self) -> ColumnElement[bool]:
+        """Data keys wrapped under a version older than their key's current one (one
+        condition per key, so the database does the filtering)."""
+        key_ids = self.session.scalars(select(DocumentVersion.key_id).distinct()).all()
+        conditions = []
+        for key_id in key_ids:
+            versions = self.keys.versions(key_id)
+            if versions:
+                conditions.append(and_(DocumentVersion.key_id == key_id,
+                                       DocumentVersion.key_version < max(versions)))
+        return or_(false(), *conditions)
+
     def stale_count(self) -> int:
         """How many data keys are wrapped under a version older than their key's current one."""
-        return sum(1 for _ in self._stale_ids())
+        return self.session.scalar(
+            select(func.count()).select_from(DocumentVersion).where(self._stale_condition())
+        ) or 0
 
-    def _stale_ids(self) -> list[uuid.UUID]:
-        current: dict[str, int | None] = {}
-        stale = []
-        for version_id, key_id, key_version in self.session.execute(
-            select(DocumentVersion.id, DocumentVersion.key_id, DocumentVersion.key_version)
-            .order_by(DocumentVersion.id)
-        ):
-            if key_id not in current:
-                versions = self.keys.versions(key_id)
-                current[key_id] = max(versions) if versions else None
-            if current[key_id] is not None and key_version < current[key_id]:
-                stale.append(version_id)
-        return stale
+    def _stale_ids(self, limit: int) -> list[uuid.UUID]:
+        return list(self.session.scalars(
+            select(DocumentVersion.id).where(self._stale_condition())
+            .order_by(DocumentVersion.id).limit(limit)
+        ))
 
     def rewrap_batch(self, limit: int = REWRAP_BATCH) -> int:
         """Rewrap up to ``limit`` data keys under their key's current version; returns how many.
@@ -110,7 +116,7 @@ class KeyService:
         the work is safe to interrupt and to run again.
         """
         done = 0
-        for version_id in self._stale_ids()[:limit]:
+        for version_id in self._stale_ids(limit):
             row = self.session.get(DocumentVersion, version_id)
             if row is None:
                 continue

@@ -7,6 +7,7 @@ user's filename or a byte of plaintext.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Protocol
 
 
@@ -48,3 +49,7 @@ class BlobStore(Protocol):
 
     def exists(self, name: str) -> bool:
         """Whether a committed blob has this name."""
+
+    def sweep(self, older_than: timedelta) -> int:
+        """Discard writes abandoned by a crash (never visible as blobs) older than
+        ``older_than``; returns how many. Choose it well above the longest upload."""

@@ -7,7 +7,7 @@ Layout under ``root``::
 
 A write goes temp file → fsync → rename into place → fsync(directory), so a crash at any
 moment leaves either the whole blob or nothing visible — at worst a stray temp file, which
-``sweep_temporary`` removes.
+``sweep`` removes.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _make_dir(path: Path) -> None:
 
 
 def _discard(file: IO[bytes], path: Path) -> None:
-    """Close and remove a temp file; leftovers are logged for ``sweep_temporary``."""
+    """Close and remove a temp file; leftovers are logged for ``sweep``."""
     try:
         file.close()
         path.unlink(missing_ok=True)
@@ -68,7 +68,7 @@ class FileBlobWriter:
 
     Also a context manager: leaving the ``with`` block without a successful ``commit`` (by an
     exception or otherwise) aborts. A writer that is dropped without commit removes its temp
-    file when it is garbage-collected; a crashed process leaves it for ``sweep_temporary``.
+    file when it is garbage-collected; a crashed process leaves it for ``sweep``.
     """
 
     def __init__(self, store: FileBlobStore) -> None:
@@ -181,7 +181,7 @@ class FileBlobStore:
         """Whether a committed blob has this name; raises ``BlobNotFound`` for a malformed name."""
         return self._path(name).is_file()
 
-    def sweep_temporary(self, older_than: timedelta, *, now: datetime | None = None) -> int:
+    def sweep(self, older_than: timedelta, *, now: datetime | None = None) -> int:
         """Remove temp files (crash leftovers) not modified for ``older_than``; returns a count.
 
         Choose ``older_than`` well above the longest upload, since a slow write in progress

@@ -46,7 +46,7 @@ class S3BlobWriter:
 
     Also a context manager: leaving the ``with`` block without a successful ``commit`` (by an
     exception or otherwise) aborts. A writer dropped without commit, or a crashed process, can
-    leave an invisible multipart upload behind: ``S3BlobStore.sweep_incomplete_uploads`` or a
+    leave an invisible multipart upload behind: ``S3BlobStore.sweep`` or a
     bucket lifecycle rule (``AbortIncompleteMultipartUpload``) removes it.
     """
 
@@ -244,7 +244,7 @@ class S3BlobStore:
         """Whether a committed blob has this name; raises ``BlobNotFound`` for a malformed name."""
         return self._head(name) is not None
 
-    def sweep_incomplete_uploads(
+    def sweep(
         self, older_than: timedelta, *, now: datetime | None = None
     ) -> int:
         """Abort multipart uploads under the prefix started more than ``older_than`` ago.

@@ -29,7 +29,7 @@ from vault.audit.models import AuditVerification
 from vault.audit.service import Tag
 from vault.audit.verify import VerificationFailed
 from vault.identity.models import User
-from vault.web.context import audit, authorize, checkpoint, db, runtime, user
+from vault.web.context import audit, authorize, commit_so_far, db, runtime, user
 from vault.web.forms import EmptyForm
 from vault.web.i18n import KST
 from vault.web.i18n import gettext as _
@@ -124,16 +124,14 @@ def export_response() -> Response:
     if identity is None:
         abort(503)
     audit(Tag.AUDIT_EXPORTED, target={"format": "bundle"})
-    checkpoint()  # the export covers its own event
+    commit_so_far()  # the export covers its own event
     # An anonymous temporary file: it has no name on disk and vanishes when closed.
     spool = tempfile.TemporaryFile(dir=runtime().settings.data_dir)  # noqa: SIM115
     checkpoints = Checkpoints(db(), identity=identity, clock=runtime().clock)
-    before = checkpoints.latest()
     exported = export_bundle(db(), checkpoints, spool, [], identity.vkey)
-    checkpoint()
-    latest = checkpoints.latest()
-    if latest is not None and (before is None or latest.id != before.id):
-        publish(runtime().settings.published_checkpoints, latest)
+    commit_so_far()
+    if exported.to_publish is not None:
+        publish(runtime().settings.published_checkpoints, exported.to_publish)
     spool.seek(0)
     stamp = runtime().clock().strftime("%Y%m%dT%H%M%SZ")
     return send_file(spool, mimetype="application/zip", as_attachment=True,

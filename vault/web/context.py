@@ -32,7 +32,7 @@ def db() -> Session:
     return g.db
 
 
-def checkpoint() -> None:
+def commit_so_far() -> None:
     """Commit what the request did so far and end its transaction.
 
     Only for handlers that must not hold a transaction while they wait on the client (a large
@@ -116,8 +116,16 @@ def authorize(action: Action, consortium_id: uuid.UUID | None = None, *,
     if is_allowed(actor(), action, consortium_id):
         audit(Tag.ACCESS_DECIDED, target=details, decision="allow")
         return
+    audit_failure(Tag.ACCESS_DECIDED, target=details, decision="deny",
+                  reasons=("not permitted",))
+    raise denied or AccessDenied(f"{actor().role.value} may not {action.value}")
+
+
+def audit_failure(tag: Tag, *, target: Mapping[str, object], decision: str = "",
+                  reasons: tuple[str, ...] = ()) -> None:
+    """Record the event of a request that is about to fail: the request's own changes are
+    rolled back, and the event is committed on its own so that it stays in the log."""
     session = db()
     session.rollback()
-    audit(Tag.ACCESS_DECIDED, target=details, decision="deny", reasons=("not permitted",))
+    audit(tag, target=target, decision=decision, reasons=reasons)
     session.commit()
-    raise denied or AccessDenied(f"{actor().role.value} may not {action.value}")

@@ -38,15 +38,15 @@ from vault.documents.errors import (
     UnknownKind,
 )
 from vault.documents.models import Document, DocumentVersion, Submission
-from vault.documents.service import EDITABLE_STATES
 from vault.documents.submissions import SubmissionService
 from vault.organizations.models import OrganizationKind
 from vault.programmes.definition import DocumentKind
 from vault.web.context import (
     actor,
     audit,
+    audit_failure,
     authorize,
-    checkpoint,
+    commit_so_far,
     db,
     request_info,
     runtime,
@@ -114,7 +114,7 @@ def receive_upload(submission: Submission, kind_id: str) -> DocumentVersion:
         filename=options.get("filename"), uploader_id=user().id,
     )
     # No transaction may stay open while the body streams in (seconds to hours).
-    checkpoint()
+    commit_so_far()
     stored = documents.store_content(
         plan, declared_type=request.mimetype or None,
         body=iter(partial(request.stream.read, READ_SIZE), b""),
@@ -128,15 +128,6 @@ def _version_target(submission: Submission, version: DocumentVersion) -> dict[st
     return {"consortium": submission.consortium_id, "submission": submission.id,
             "document": version.document_id, "version": version.version,
             "blob_sha256": version.blob_sha256, "size": version.size_bytes}
-
-
-def _record_alarm(target: dict[str, object]) -> None:
-    """Record an integrity failure on its own transaction (the request's will roll back)."""
-    session = db()
-    session.rollback()
-    audit(Tag.DOCUMENT_INTEGRITY_FAILED, target=target,
-          reasons=("ciphertext failed authentication before download",))
-    session.commit()
 
 
 def content_disposition(filename: str) -> str:
@@ -153,10 +144,12 @@ def send_version(document: Document, number: int | None) -> Response:
     target = _version_target(document.submission, version)
     try:
         chunks = service.plaintext(version)  # raises before any byte if the key/start is bad
-    except ContentIntegrityError:
-        integrity_log.critical("integrity alarm: document version %s failed authentication "
-                               "before download", version_id)
-        _record_alarm(target)
+    except ContentIntegrityError as error:
+        integrity_log.critical("integrity alarm: document version %s before download: %s",
+                               version_id, error.detail)
+        # The request fails: the alarm is committed on its own.
+        audit_failure(Tag.DOCUMENT_INTEGRITY_FAILED, target=target,
+                      reasons=(f"before download: {error.detail}",))
         raise
     audit(Tag.DOCUMENT_DOWNLOADED, target=target)
     account = actor()
@@ -167,17 +160,16 @@ def send_version(document: Document, number: int | None) -> Response:
     def guarded() -> Iterator[bytes]:
         try:
             yield from chunks
-        except ContentIntegrityError:
+        except ContentIntegrityError as error:
             # The client must never see a clean end of a tampered file: the error aborts the
             # response mid-body, short of the announced Content-Length.
-            integrity_log.critical("integrity alarm: document version %s failed "
-                                   "authentication during download", version_id)
+            integrity_log.critical("integrity alarm: document version %s during download: %s",
+                                   version_id, error.detail)
             # The request's transaction has ended (the headers went out): record on its own.
             with unit_of_work(sessions) as session:
                 AuditLog(session, clock=clock).append(
                     Tag.DOCUMENT_INTEGRITY_FAILED, actor=account, target=target,
-                    reasons=("ciphertext failed authentication during download",),
-                    request=info)
+                    reasons=(f"during download: {error.detail}",), request=info)
             raise
 
     response = Response(stream_with_context(guarded()), mimetype=version.media_type)
@@ -200,27 +192,24 @@ def submission_page(submission_id: uuid.UUID) -> str:
     members = []
     if is_allowed(actor(), Action.PARTNER_LIST_VIEW, consortium.id):
         members = ConsortiumService(db(), cipher=runtime().cipher).members(consortium)
+    partners = [m for m in members if m.position > 0]  # the lead files no partner documents
     listed = {(item.document.kind, item.document.slot): item
               for item in documents.listing(submission)}
-    partners = [m for m in ConsortiumService(db(), cipher=runtime().cipher).members(consortium)
-                if m.position > 0] if is_allowed(actor(), Action.PARTNER_LIST_VIEW,
-                                                 consortium.id) else []
     rows = []
     for kind in definition.document_kinds if definition else ():
         slots = [("", "")] if kind.per == "consortium" else [
             (str(m.id), m.organization_name) for m in partners]
         rows.extend({"kind": kind, "slot": slot, "partner_name": name,
                      "item": listed.get((kind.id, slot))} for slot, name in slots)
-    now = runtime().clock()
     return render_template(
         "documents/submission.html", submission=submission, consortium=consortium,
         definition=definition, members=members, rows=rows,
         shredded=documents.is_shredded(consortium),
         can_upload=is_allowed(actor(), Action.DOCUMENT_UPLOAD, consortium.id)
-        and submission.state in EDITABLE_STATES and now < consortium.programme.submission_deadline,
+        and documents.accepts_changes(submission),
         can_edit_partners=is_allowed(actor(), Action.PARTNER_LIST_EDIT, consortium.id),
         partner_form=PartnerForm(), remove_form=EmptyForm(), kinds=list(OrganizationKind),
-        now=now,
+        now=runtime().clock(),
     )
 
 
