@@ -248,9 +248,12 @@ def test_allowed_reads_are_recorded_as_allow(app, runtime, make_team):
     response = client.get(f"/api/v1/submissions/{team.submission_id}")
     assert response.status_code == 200
     [decision] = events(runtime, Tag.ACCESS_DECIDED)
-    assert decision["decision"] == "allow" and decision["reasons"] == []
+    # The deciding policy is named.
+    assert decision["decision"] == "allow"
+    assert decision["reasons"] == ["applicant-works-on-own-submission"]
     assert decision["actor"]["user"] == str(team.applicant.id)
     assert decision["target"] == {"action": "submission:view",
+                                  "resource": f"Submission:{team.submission_id}",
                                   "consortium": str(team.consortium_id),
                                   "submission": str(team.submission_id)}
     assert decision["request"]["id"] == response.headers["X-Request-ID"]
@@ -272,11 +275,16 @@ def test_denied_access_is_recorded_although_the_request_fails(app, runtime, make
     recorded = [e for e in events(runtime)[before:] if e["tag"] == Tag.ACCESS_DECIDED.value]
     assert [e["decision"] for e in recorded] == ["deny", "deny", "deny"]
     assert all(e["actor"] == {"role": "applicant", "user": str(other.applicant.id)}
-               and e["reasons"] == ["not permitted"] for e in recorded)
+               for e in recorded)
+    # No permit matched; the defence-in-depth forbids did, and are named.
+    assert [e["reasons"] for e in recorded] == [["guard-applicant-other-submission"]] * 2 + [
+        ["guard-applicant-other-document"]]
     assert recorded[0]["target"] == {"action": "submission:view",
+                                     "resource": f"Submission:{owner_team.submission_id}",
                                      "consortium": str(owner_team.consortium_id),
                                      "submission": str(owner_team.submission_id)}
     assert recorded[2]["target"] == {"action": "document:read",
+                                     "resource": f"Document:{document_id}",
                                      "consortium": str(owner_team.consortium_id),
                                      "document": document_id}
     assert [e["request"]["id"] for e in recorded] == [r.headers["X-Request-ID"]

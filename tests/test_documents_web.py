@@ -183,12 +183,26 @@ def test_officers_read_but_never_upload(app, team, make_user, clock, runtime):
     assert refused.status_code == 403 and _versions(runtime) == 1
 
 
-@pytest.mark.parametrize("role", [Role.REVIEWER, Role.AUDITOR, Role.ADMIN])
+@pytest.mark.parametrize("role", [Role.REVIEWER, Role.ADMIN])
 def test_other_roles_reach_no_submission(app, team, make_user, clock, role):
     client = app.test_client()
     sign_in(client, make_user(role, mfa=True), clock)
     assert client.get(f"/api/v1/submissions/{team.submission_id}").status_code == 404
     assert client.get("/api/v1/submissions").json == {"submissions": []}
+
+
+def test_auditors_see_metadata_but_never_content(app, team, make_user, clock):
+    owner = app.test_client()
+    sign_in(owner, team.applicant, clock)
+    document_id = _upload(owner, team, pdf_bytes(500), csrf=csrf_from(owner, "/")
+                          ).json["document_id"]
+    auditor = app.test_client()
+    sign_in(auditor, make_user(Role.AUDITOR, mfa=True), clock)
+    assert auditor.get(f"/api/v1/submissions/{team.submission_id}").status_code == 200
+    assert auditor.get(f"/api/v1/documents/{document_id}").status_code == 200
+    assert auditor.get(f"/api/v1/documents/{document_id}/content").status_code == 404
+    page = auditor.get(f"/submissions/{team.submission_id}").get_data(as_text=True)
+    assert "Alpha University" not in page
 
 
 def test_upload_after_the_deadline_is_refused_and_stores_nothing(client, team, clock, runtime,

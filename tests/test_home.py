@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from tests.conftest import sign_in
-from vault.access import AccessDenied, Action, Actor, authorize, is_allowed
 from vault.consortia.models import Consortium
 from vault.consortia.service import ConsortiumService
 from vault.db import unit_of_work
@@ -86,59 +83,11 @@ def test_admin_sees_accounts_but_no_programme_content(client, make_user, clock, 
     sign_in(client, admin, clock)
     page = client.get("/").get_data(as_text=True)
     assert admin.email in page and "Secret Partner" not in page
-    assert client.get("/programmes/").status_code == 403
+    listing = client.get("/programmes/").get_data(as_text=True)
+    assert "sovereign-ai-2025" not in listing
 
 
 def test_korean_home_page_for_officer(client, make_user, clock, two_consortia):
     sign_in(client, make_user(Role.OFFICER, mfa=True), clock)
     page = client.get("/", headers={"Accept-Language": "ko"}).get_data(as_text=True)
     assert "독자 AI 파운데이션 모델 2025" in page and "사업 현황" in page
-
-
-# -- the interim access table -----------------------------------------------------------------
-
-def _actor(role, consortia=()):
-    return Actor(user_id=uuid.uuid4(), role=role, consortium_ids=frozenset(consortia))
-
-
-@pytest.mark.parametrize(
-    ("role", "action", "own", "allowed"),
-    [
-        (Role.APPLICANT, Action.PARTNER_LIST_VIEW, True, True),
-        (Role.APPLICANT, Action.PARTNER_LIST_VIEW, False, False),
-        (Role.APPLICANT, Action.SUBMISSION_VIEW, False, False),
-        (Role.OFFICER, Action.SUBMISSION_VIEW, False, True),
-        (Role.OFFICER, Action.PARTNER_LIST_VIEW, False, True),
-        (Role.OFFICER, Action.PARTNER_LIST_EDIT, False, False),
-        (Role.OFFICER, Action.DOCUMENT_UPLOAD, False, False),
-        (Role.OFFICER, Action.DOCUMENT_READ, False, True),
-        (Role.APPLICANT, Action.DOCUMENT_UPLOAD, True, True),
-        (Role.APPLICANT, Action.DOCUMENT_READ, False, False),
-        (Role.REVIEWER, Action.DOCUMENT_READ, False, False),
-        (Role.AUDITOR, Action.DOCUMENT_READ, False, False),
-        (Role.ADMIN, Action.DOCUMENT_READ, False, False),
-        (Role.REVIEWER, Action.PARTNER_LIST_VIEW, False, False),
-        (Role.AUDITOR, Action.SUBMISSION_VIEW, False, False),
-        (Role.AUDITOR, Action.AUDIT_LOG_VIEW, False, True),
-        (Role.ADMIN, Action.USER_LIST, False, True),
-        (Role.ADMIN, Action.PARTNER_LIST_VIEW, False, False),
-        (Role.ADMIN, Action.PROGRAMME_VIEW, False, False),
-        (Role.APPLICANT, Action.PROGRAMME_MANAGE, False, False),
-    ],
-)
-def test_access_table(role, action, own, allowed):
-    consortium = uuid.uuid4()
-    actor = _actor(role, [consortium] if own else [uuid.uuid4()])
-    assert is_allowed(actor, action, consortium) is allowed
-    if not allowed:
-        with pytest.raises(AccessDenied):
-            authorize(actor, action, consortium)
-
-
-def test_consortium_actions_without_a_consortium_are_denied():
-    assert not is_allowed(_actor(Role.OFFICER), Action.SUBMISSION_VIEW, None)
-
-
-def test_unknown_actions_raise():
-    with pytest.raises(ValueError, match="not a valid Action"):
-        is_allowed(_actor(Role.ADMIN), "document:destroy")

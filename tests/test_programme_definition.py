@@ -31,6 +31,9 @@ def _variant(tmp_path: Path, old: str, new: str, name: str = FILE) -> Path:
     assert text.count(old) == 1, f"{old!r} must occur exactly once in {FILE}"
     path = tmp_path / name
     path.write_text(text.replace(old, new), encoding="utf-8")
+    # The NDA text the definition names lives next to it.
+    nda = POLICY_DIR / "sovereign-ai-2025.nda.txt"
+    (tmp_path / nda.name).write_bytes(nda.read_bytes())
     return path
 
 
@@ -425,3 +428,49 @@ def test_document_kinds_must_be_an_array_of_tables(tmp_path: Path) -> None:
         load_definition(path)
 
     assert str(caught.value).startswith(f"{FILE}: document_kinds: must be an array of tables")
+
+
+# -- NDA and conflict rules -----------------------------------------------------------------
+
+def test_the_nda_version_is_the_sha256_of_its_text() -> None:
+    definition = load_definition(SHIPPED)
+    nda = POLICY_DIR / "sovereign-ai-2025.nda.txt"
+
+    assert definition.nda is not None
+    assert definition.nda.sha256 == hashlib.sha256(nda.read_bytes()).hexdigest()
+    assert "비밀유지" in definition.nda.text and "Non-Disclosure" in definition.nda.text
+    assert definition.nda.accepted_until.utcoffset() is not None
+
+
+def test_a_changed_nda_text_is_a_new_version(tmp_path: Path) -> None:
+    path = _variant(tmp_path, 'code = "sovereign-ai-2025"', 'code = "sovereign-ai-2025"')
+    (tmp_path / "sovereign-ai-2025.nda.txt").write_text("A different pledge.\n", encoding="utf-8")
+
+    assert load_definition(path).nda.sha256 != load_definition(SHIPPED).nda.sha256
+
+
+def test_a_missing_nda_file_names_the_field(tmp_path: Path) -> None:
+    path = _variant(tmp_path, 'text = "sovereign-ai-2025.nda.txt"', 'text = "missing.txt"')
+
+    with pytest.raises(DefinitionError, match=r"nda\.text: cannot read missing\.txt"):
+        load_definition(path)
+
+
+@pytest.mark.parametrize("name", ["../secrets.txt", "/etc/passwd", ""])
+def test_the_nda_file_must_sit_next_to_the_definition(tmp_path: Path, name: str) -> None:
+    path = _variant(tmp_path, 'text = "sovereign-ai-2025.nda.txt"', f'text = "{name}"')
+
+    with pytest.raises(DefinitionError, match=r"nda\.text: must be the name of a text file"):
+        load_definition(path)
+
+
+def test_conflict_rules_are_read_and_checked(tmp_path: Path) -> None:
+    rules = load_definition(SHIPPED).conflicts
+    assert (rules.affiliation_years, rules.sanction_years, rules.dual_control_hours) == (3, 3, 8)
+
+    path = _variant(tmp_path, "sanction_years = 3", "sanction_years = -1")
+    with pytest.raises(DefinitionError, match=r"conflicts\.sanction_years: must be a whole"):
+        load_definition(path)
+    path = _variant(tmp_path, "sanction_years = 3", "sanction_yeras = 3")
+    with pytest.raises(DefinitionError, match=r'did you mean "sanction_years"'):
+        load_definition(path)

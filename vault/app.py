@@ -12,23 +12,28 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from vault.access import AccessDenied
 from vault.audit.checkpoints import Checkpoints, issue_and_publish
 from vault.db import unit_of_work, utcnow
-from vault.documents.errors import DocumentError
+from vault.errors import DomainError
+from vault.policy.errors import AccessDenied
 from vault.runtime import Runtime
 from vault.settings import Settings
 from vault.web import (
     account,
     api,
+    assignments,
     audit,
     auth,
+    conflicts,
     documents,
+    grants,
     home,
     i18n,
     misc,
+    nda,
     programmes,
     security,
+    watermarks,
 )
 from vault.web.context import finish_request, rollback_request
 from vault.web.i18n import gettext as _
@@ -87,6 +92,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     i18n.init_app(app)
     security.init_app(app)
     for blueprint in (auth.bp, account.bp, home.bp, programmes.bp, documents.bp, audit.bp,
+                      nda.bp, conflicts.bp, assignments.bp, grants.bp, watermarks.bp,
                       api.bp, misc.i18n_bp, misc.health_bp):
         app.register_blueprint(blueprint)
 
@@ -108,7 +114,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         return {"demo_mode": settings.demo}
 
     app.register_error_handler(AccessDenied, _access_denied)
-    app.register_error_handler(DocumentError, _document_error)
+    app.register_error_handler(DomainError, _domain_error)
     app.register_error_handler(api.ApiCsrfError, _csrf_error)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
@@ -152,7 +158,7 @@ def _access_denied(_error_: AccessDenied) -> tuple[Response | str, int]:
     return _error(403, "forbidden", _("You do not have access to this page."))
 
 
-def _document_error(error: DocumentError) -> tuple[Response | str, int]:
+def _domain_error(error: DomainError) -> tuple[Response | str, int]:
     return _error(error.status, error.code, _(str(error)))
 
 

@@ -1,5 +1,6 @@
 """Every model, imported once so that ``Base.metadata`` is complete (Alembic, tests)."""
 
+from vault.assignments.models import Assignment
 from vault.audit.models import (
     AuditCheckpoint,
     AuditEvent,
@@ -7,33 +8,50 @@ from vault.audit.models import (
     AuditPending,
     AuditVerification,
 )
+from vault.conflicts.models import Affiliation, Conflict, Sanction
 from vault.consortia.models import Consortium, ConsortiumContact, ConsortiumMember
 from vault.db import Base
-from vault.documents.models import Document, DocumentVersion, Submission, SubmissionState
+from vault.documents.models import (
+    Document,
+    DocumentVersion,
+    Submission,
+    SubmissionState,
+    WatermarkCopy,
+)
+from vault.grants.models import DualControlGrant
 from vault.identity.models import ApiToken, LoginThrottle, RecoveryCode, Role, User
+from vault.nda.models import NdaAcceptance, NdaVersion
 from vault.organizations.models import Organization, OrganizationKind
 from vault.programmes.models import Programme
 
 __all__ = [
+    "Affiliation",
     "ApiToken",
+    "Assignment",
     "AuditCheckpoint",
     "AuditEvent",
     "AuditNode",
     "AuditPending",
     "AuditVerification",
     "Base",
+    "Conflict",
     "Consortium",
     "ConsortiumContact",
     "ConsortiumMember",
     "Document",
     "DocumentVersion",
+    "DualControlGrant",
     "LoginThrottle",
+    "NdaAcceptance",
+    "NdaVersion",
     "Organization",
     "OrganizationKind",
     "Programme",
     "RecoveryCode",
     "Role",
+    "Sanction",
     "Submission",
     "SubmissionState",
     "User",
+    "WatermarkCopy",
 ]

@@ -10,13 +10,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from vault.audit.checkpoints import LogIdentity, load_log_identity
-from vault.audit.service import AuditLog
+from vault.audit.service import AuditLog, RequestInfo
 from vault.crypto import FieldCipher, LookupKey
 from vault.db import make_engine, make_session_factory, utcnow
 from vault.documents.service import DocumentService
 from vault.identity.service import IdentityService, ThrottlePolicy
 from vault.keys import KeyProvider
 from vault.keys.keyring import KeyringProvider
+from vault.policy.engine import PolicyEngine
+from vault.policy.service import Authorizer, DenialRecorder
 from vault.programmes.definition import ProgrammeDefinition, load_definitions
 from vault.settings import Settings
 from vault.storage import BlobStore
@@ -47,13 +49,15 @@ class Runtime:
     keys: KeyProvider
     blobs: BlobStore
     log_identity: LogIdentity | None
+    policy: PolicyEngine
     clock: Callable[[], datetime] = field(default=utcnow)
     #: When this process last ran the audit sequencer (``time.monotonic``).
     last_sequenced: float = 0.0
 
     @classmethod
     def build(cls, settings: Settings, clock: Callable[[], datetime] = utcnow) -> Runtime:
-        """Build the collaborators; programme definitions are loaded and validated here."""
+        """Build the collaborators; programme definitions and the access policies are loaded and
+        validated here (``DefinitionError``, ``PolicyError``)."""
         engine = make_engine(settings.database_url)
         return cls(
             settings=settings,
@@ -65,12 +69,19 @@ class Runtime:
             keys=make_key_provider(settings),
             blobs=blob_store_from_url(settings.blob_url, s3_endpoint=settings.s3_endpoint),
             log_identity=load_log_identity(settings),
+            policy=PolicyEngine.load(settings.policies_dir),
             clock=clock,
         )
 
     def documents(self, session: Session) -> DocumentService:
         """The document store on ``session``."""
         return DocumentService(session, keys=self.keys, blobs=self.blobs, clock=self.clock)
+
+    def authorizer(self, session: Session, *, request: RequestInfo | None = None,
+                   record_denial: DenialRecorder | None = None) -> Authorizer:
+        """The access chokepoint on ``session``."""
+        return Authorizer(session, engine=self.policy, definitions=self.definitions,
+                          clock=self.clock, request=request, record_denial=record_denial)
 
     def audit(self, session: Session) -> AuditLog:
         """The audit log on ``session``."""

@@ -49,6 +49,8 @@ class Settings:
     lookup_key: str = field(repr=False)
     master_key: str = field(repr=False)
     programmes_dir: Path
+    #: ``vault.cedarschema`` and the ``*.cedar`` access policies.
+    policies_dir: Path
     #: ``file:///path`` or ``s3://bucket/prefix``.
     blob_url: str
     s3_endpoint: str | None = None
@@ -120,12 +122,14 @@ class Settings:
         if "://" not in database_url:
             raise SettingsError("VAULT_DATABASE_URL must be a URL such as sqlite:///path or "
                                 "postgresql+psycopg://user@host/db")
-        default_programmes = Path(__file__).resolve().parent.parent / "policies" / "programmes"
+        default_policies = Path(__file__).resolve().parent.parent / "policies"
+        default_programmes = default_policies / "programmes"
         values: dict[str, object] = {
             "mode": mode,
             "data_dir": data_dir,
             "database_url": _normalise_database_url(database_url),
             "programmes_dir": Path(env.get("VAULT_PROGRAMMES_DIR", default_programmes)).resolve(),
+            "policies_dir": Path(env.get("VAULT_POLICIES_DIR", default_policies)).resolve(),
             "session_lifetime": timedelta(
                 minutes=_int(env, "VAULT_SESSION_MINUTES", 480, minimum=5, maximum=24 * 60)),
             "login_max_failures": _int(env, "VAULT_LOGIN_MAX_FAILURES", 5, minimum=1, maximum=100),

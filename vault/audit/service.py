@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
-from vault.access import Actor
 from vault.audit import merkle
 from vault.audit.models import AuditEvent, AuditNode, AuditPending
+from vault.policy.actions import Actor
 
 #: The advisory lock that serialises appends on PostgreSQL (an arbitrary, fixed number).
 APPEND_LOCK = 0x7661756C74  # "vault"
@@ -40,6 +40,7 @@ class Tag(StrEnum):
     TOKEN_CREATED = "token:created"
     TOKEN_REVOKED = "token:revoked"
     ACCESS_DECIDED = "access:decided"
+    ACCESS_FILTERED = "access:filtered"
     DOCUMENT_UPLOADED = "document:version:uploaded"
     DOCUMENT_DOWNLOADED = "document:version:downloaded"
     DOCUMENT_INTEGRITY_FAILED = "document:version:integrity-failed"
@@ -51,6 +52,21 @@ class Tag(StrEnum):
     USER_CREATED = "user:created"
     USER_DEACTIVATED = "user:deactivated"
     AUDIT_EXPORTED = "audit:exported"
+    NDA_ACCEPTED = "nda:accepted"
+    NDA_REPORT_EXPORTED = "nda:report:exported"
+    CONFLICT_DECLARED = "conflict:declared"
+    CONFLICT_DETECTED = "conflict:detected"
+    CONFLICT_CHALLENGED = "conflict:challenged"
+    CONFLICT_DECIDED = "conflict:decided"
+    SANCTION_RECORDED = "sanction:recorded"
+    AFFILIATION_CHANGED = "affiliation:changed"
+    ASSIGNMENT_ADDED = "assignment:added"
+    ASSIGNMENT_REMOVED = "assignment:removed"
+    ASSIGNMENT_REFUSED = "assignment:refused"
+    GRANT_REQUESTED = "grant:requested"
+    GRANT_APPROVED = "grant:approved"
+    GRANT_REVOKED = "grant:revoked"
+    WATERMARK_LOOKED_UP = "watermark:looked-up"
 
 
 @dataclass(frozen=True)
@@ -75,7 +91,7 @@ def rfc3339(moment: datetime) -> str:
 def _actor_json(actor: Actor | None) -> dict[str, str] | None:
     if actor is None:
         return None
-    return {"role": actor.role.value, "user": str(actor.user_id)}
+    return {"role": actor.role_name, "user": str(actor.user_id) if actor.user_id else ""}
 
 
 class DatabaseSubtrees:

@@ -47,7 +47,8 @@ class ConsortiumService:
         self.cipher = cipher
 
     def create(self, programme: Programme, name: str, lead: Organization) -> Consortium:
-        """A new consortium led by ``lead``; raises ``DuplicateConsortium``."""
+        """A new consortium led by ``lead``, with its draft submission; raises
+        ``DuplicateConsortium``."""
         exists = self.session.scalar(
             select(Consortium.id).where(
                 Consortium.programme_id == programme.id, Consortium.name == name
@@ -58,6 +59,10 @@ class ConsortiumService:
         consortium = Consortium(programme=programme, name=name, lead_organization=lead)
         self.session.add(consortium)
         self.session.flush()
+        # The partner list and the documents are reached through the submission.
+        from vault.documents.submissions import SubmissionService  # documents import consortia
+
+        SubmissionService(self.session).open_draft(consortium)
         return consortium
 
     def add_member(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from vault.errors import DomainError
 
-class DocumentError(Exception):
+
+class DocumentError(DomainError):
     """Base class: ``status`` and ``code`` say how the web layer answers."""
-
-    status = 400
-    code = "bad_request"
 
 
 class UploadClosed(DocumentError):

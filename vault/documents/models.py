@@ -56,6 +56,9 @@ class Submission(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The stage the submission is in: ``call`` while the call runs, then a stage id of the
+    #: programme definition. Reviewers assigned to that stage may read it during its window.
+    stage: Mapped[str] = mapped_column(String(64), default="call", server_default="call")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     consortium: Mapped[Consortium] = relationship(lazy="joined")
@@ -133,3 +136,24 @@ class DocumentVersion(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     document: Mapped[Document] = relationship(back_populates="versions")
+
+
+class WatermarkCopy(Base):
+    """One stamped copy of a PDF handed to a person: the code printed on its pages says who
+    received it, when, and which version, so a leaked copy can be traced."""
+
+    __tablename__ = "watermark_copies"
+
+    #: The short code printed on every page.
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT"), index=True
+    )
+    version_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("document_versions.id", ondelete="RESTRICT"), index=True
+    )
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: The request that received the copy; its audit events carry the same request id.
+    request_id: Mapped[str] = mapped_column(String(32))
+
+    version: Mapped[DocumentVersion] = relationship(lazy="joined")

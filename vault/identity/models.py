@@ -12,6 +12,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -157,5 +158,7 @@ class ApiToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Created from a session that passed a second factor: the token may do what needs MFA.
+    mfa_verified: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     user: Mapped[User] = relationship(lazy="joined")

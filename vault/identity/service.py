@@ -352,8 +352,12 @@ class IdentityService:
 
     # -- API tokens -----------------------------------------------------------------------
 
-    def create_token(self, user: User, name: str, days: int) -> tuple[str, ApiToken]:
+    def create_token(self, user: User, name: str, days: int, *, mfa_verified: bool = False
+                     ) -> tuple[str, ApiToken]:
         """A new bearer token for the user, valid for ``days``; returns it once with its row.
+
+        ``mfa_verified``: created from a session that passed a second factor, so the token may
+        do what the policies allow only with MFA (a reviewer reading documents).
 
         Raises ``InvalidToken`` for a bad name or lifetime, ``UnknownUser`` for an inactive user.
         """
@@ -368,7 +372,7 @@ class IdentityService:
         row = ApiToken(
             user_id=user.id, name=name, digest=crypto.digest_secret(token),
             prefix=token[: len(TOKEN_PREFIX) + 6], created_at=self.clock(),
-            expires_at=self.clock() + timedelta(days=days),
+            expires_at=self.clock() + timedelta(days=days), mfa_verified=mfa_verified,
         )
         self.session.add(row)
         self.session.flush()
@@ -376,6 +380,11 @@ class IdentityService:
 
     def authenticate_token(self, token: str) -> User | None:
         """The active user of a valid, unexpired, unrevoked token; ``None`` otherwise."""
+        row = self.find_token(token)
+        return row.user if row is not None else None
+
+    def find_token(self, token: str) -> ApiToken | None:
+        """The valid, unexpired, unrevoked token of an active user; ``None`` otherwise."""
         if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
             return None
         # Looked up by its SHA-256: the token has 256 random bits, so the digest reveals
@@ -392,7 +401,7 @@ class IdentityService:
             return None
         if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
             row.last_used_at = now  # coarse, so busy scripts do not write on every call
-        return row.user
+        return row
 
     def tokens(self, user: User | None = None) -> list[ApiToken]:
         """Tokens (of one user, or all), newest first."""

@@ -40,8 +40,14 @@ PROGRAMME_KEYS = frozenset(
         "current_stage",
         "document_kinds",
         "stages",
+        "nda",
+        "conflicts",
     }
 )
+NDA_KEYS = frozenset({"text", "accepted_until"})
+CONFLICT_KEYS = frozenset({"affiliation_years", "sanction_years", "dual_control_hours"})
+#: Upper bound of the year counts of the conflict rules (beyond it a value is a typo).
+MAX_RULE_YEARS = 50
 DOCUMENT_KIND_KEYS = frozenset(
     {"id", "title_ko", "title_en", "media_types", "max_size_mb", "required", "per"}
 )
@@ -105,6 +111,32 @@ class Stage:
 
 
 @dataclass(frozen=True)
+class NdaTerms:
+    """The programme's non-disclosure agreement, which reviewers accept before reading."""
+
+    #: The full text, Korean and English, exactly as the file holds it.
+    text: str
+    #: SHA-256 (hex) of the text's UTF-8 bytes: the version reviewers accept.
+    sha256: str
+    #: Every acceptance of this programme's NDA holds until this moment.
+    accepted_until: datetime
+    source: Path
+
+
+@dataclass(frozen=True)
+class ConflictRules:
+    """Conflict-of-interest rules (Korean practice: 제척, 기피, 회피, sanctions)."""
+
+    #: A past affiliation with a consortium's lead or partner counts for this many years after
+    #: it ended (the current affiliation always counts).
+    affiliation_years: int = 3
+    #: Reviewers sanctioned within this many years are excluded.
+    sanction_years: int = 3
+    #: How long a second officer's approval to read a conflicted consortium lasts.
+    dual_control_hours: int = 8
+
+
+@dataclass(frozen=True)
 class ProgrammeDefinition:
     """A validated programme definition and the file it came from."""
 
@@ -120,6 +152,9 @@ class ProgrammeDefinition:
     source: Path
     #: SHA-256 (hex) of the file bytes, so a record can say which version it was built from.
     sha256: str
+    #: ``None`` when the programme has no NDA yet: reviewers then read nothing.
+    nda: NdaTerms | None = None
+    conflicts: ConflictRules = ConflictRules()
 
     def title(self, locale: str) -> str:
         """The title in the given locale (Korean or English)."""
@@ -277,6 +312,48 @@ def _read_stage(file: str, index: int, data: dict[str, Any]) -> Stage:
     return Stage(stage_id, title_ko, title_en, review_opens, review_closes)
 
 
+def _read_nda(path: Path, data: Any) -> NdaTerms:
+    file = path.name
+    if not isinstance(data, dict):
+        raise DefinitionError(file, "nda", "must be a table ([nda])")
+    table = _Table(file, "nda", data, NDA_KEYS)
+    table.check_keys()
+    name = table.get("text")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
+        raise table.error("text", "must be the name of a text file next to the definition, "
+                                  f"like {path.stem}.nda.txt")
+    source = path.parent / name
+    try:
+        raw = source.read_bytes()
+        text = raw.decode("utf-8")
+    except OSError as exc:
+        raise table.error("text", f"cannot read {name}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise table.error("text", f"{name} is not UTF-8 text") from exc
+    if not text.strip():
+        raise table.error("text", f"{name} is empty")
+    return NdaTerms(text=text, sha256=hashlib.sha256(raw).hexdigest(),
+                    accepted_until=table.aware_datetime("accepted_until"), source=source)
+
+
+def _read_conflicts(file: str, data: Any) -> ConflictRules:
+    if not isinstance(data, dict):
+        raise DefinitionError(file, "conflicts", "must be a table ([conflicts])")
+    table = _Table(file, "conflicts", data, CONFLICT_KEYS)
+    table.check_keys()
+    defaults = ConflictRules()
+    values: dict[str, int] = {}
+    for key, upper in (("affiliation_years", MAX_RULE_YEARS), ("sanction_years", MAX_RULE_YEARS),
+                       ("dual_control_hours", 24 * 14)):
+        value = table.data.get(key, getattr(defaults, key))
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= upper:
+            raise table.error(key, f"must be a whole number from 0 to {upper}")
+        values[key] = value
+    if values["dual_control_hours"] == 0:
+        raise table.error("dual_control_hours", "must be at least 1")
+    return ConflictRules(**values)
+
+
 def _unique(file: str, array: str, ids: Iterable[str]) -> None:
     seen: set[str] = set()
     for index, item_id in enumerate(ids):
@@ -329,6 +406,9 @@ def _read_programme(path: Path, data: dict[str, Any], sha256: str) -> ProgrammeD
         allowed = ", ".join(f'"{value}"' for value in [CALL, *stage_ids])
         raise table.error("current_stage", f"must be one of {allowed}, got {current_stage!r}")
 
+    nda = _read_nda(path, data["nda"]) if "nda" in data else None
+    conflicts = _read_conflicts(file, data["conflicts"]) if "conflicts" in data else ConflictRules()
+
     return ProgrammeDefinition(
         code=code,
         title_ko=title_ko,
@@ -340,6 +420,8 @@ def _read_programme(path: Path, data: dict[str, Any], sha256: str) -> ProgrammeD
         stages=stages,
         source=path,
         sha256=sha256,
+        nda=nda,
+        conflicts=conflicts,
     )
 
 

@@ -13,12 +13,12 @@ from flask import Blueprint, Response, g, jsonify, request, url_for
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
-from vault.access import Action, is_allowed
 from vault.audit.checkpoints import Checkpoints
 from vault.documents.models import Document, DocumentVersion, Submission
 from vault.documents.submissions import SubmissionService
+from vault.policy.actions import Action
 from vault.web.audit import export_response
-from vault.web.context import actor, authorize, db, runtime, user
+from vault.web.context import actor, authorize, authorizer, db, runtime, user
 from vault.web.documents import load_document, load_submission, receive_upload, send_version
 from vault.web.openapi import openapi_document
 
@@ -94,9 +94,12 @@ def _submission_json(submission: Submission, *, with_documents: bool) -> dict[st
         "submitted_at": submission.submitted_at.isoformat() if submission.submitted_at else None,
     }
     if with_documents:
+        items = runtime().documents(db()).listing(submission)
+        visible = set(authorizer().permitted(actor(), Action.DOCUMENT_VIEW,
+                                             [item.document for item in items]))
         data["documents"] = [
             {**_document_summary(item.document), "latest": _version_json(item.latest)}
-            for item in runtime().documents(db()).listing(submission)
+            for item in items if item.document in visible
         ]
     return data
 
@@ -126,10 +129,8 @@ def _version_json(version: DocumentVersion) -> dict[str, object]:
 @bp.get("/submissions")
 def submissions() -> Response:
     """The submissions the caller may see."""
-    visible = [
-        s for s in SubmissionService(db()).visible(None)
-        if is_allowed(actor(), Action.SUBMISSION_VIEW, s.consortium_id)
-    ]
+    visible = authorizer().permitted(actor(), Action.SUBMISSION_VIEW,
+                                     SubmissionService(db()).visible(None))
     return jsonify(submissions=[_submission_json(s, with_documents=False) for s in visible])
 
 
@@ -174,4 +175,9 @@ def document(document_id: uuid.UUID) -> Response:
 @bp.get("/documents/<uuid:document_id>/content")
 def content(document_id: uuid.UUID) -> Response:
     """The document's content (the newest version unless ``?version=N``), as an attachment."""
-    return send_version(load_document(document_id), request.args.get("version", type=int))
+    return send_version(load_document(document_id, Action.DOCUMENT_READ),
+                        request.args.get("version", type=int))
+
+
+# Endpoints of other capabilities, registered on ``bp`` by importing their modules.
+from vault.web import api_nda  # noqa: E402, F401

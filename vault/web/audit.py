@@ -20,7 +20,6 @@ from flask import (
 )
 from sqlalchemy import select
 
-from vault.access import Action
 from vault.audit import queries
 from vault.audit.bundle import export_bundle
 from vault.audit.chain import check_database
@@ -29,6 +28,7 @@ from vault.audit.models import AuditVerification
 from vault.audit.service import Tag
 from vault.audit.verify import VerificationFailed
 from vault.identity.models import User
+from vault.policy.actions import Action
 from vault.web.context import audit, authorize, commit_so_far, db, runtime, user
 from vault.web.forms import EmptyForm
 from vault.web.i18n import KST

@@ -24,12 +24,12 @@ from flask import (
 )
 from flask_login import current_user, logout_user
 
-from vault.access import Actor
 from vault.audit.service import Tag
 from vault.identity import mfa
 from vault.identity.errors import AccountLocked, InvalidCode, InvalidCredentials
 from vault.identity.models import User
 from vault.identity.service import email_key
+from vault.policy.actions import Actor
 from vault.web.context import audit, db, runtime, user
 from vault.web.forms import CodeForm, EmptyForm, LoginForm
 from vault.web.i18n import gettext as _

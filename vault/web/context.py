@@ -9,14 +9,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 
-from flask import current_app, g, request
+from flask import current_app, g, request, session
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
-from vault.access import AccessDenied, Action, Actor, is_allowed
-from vault.audit.service import RequestInfo, Tag
+from vault.audit.service import AuditLog, RequestInfo, Tag
 from vault.consortia.service import ConsortiumService
 from vault.identity.models import User
+from vault.policy.actions import Action, Actor
+from vault.policy.engine import Decision
+from vault.policy.entities import Resource
+from vault.policy.service import Authorizer
 from vault.runtime import Runtime
 
 
@@ -78,9 +81,33 @@ def actor() -> Actor:
             user_id=account.id,
             role=account.role,
             consortium_ids=frozenset(c.id for c in consortia),
-            mfa=account.mfa_enabled,
+            mfa=_mfa_verified(account),
         )
     return g.actor
+
+
+def _mfa_verified(account: User) -> bool:
+    """Whether this request's credentials passed a second factor: a session signed in with a
+    TOTP or recovery code, or a token created from such a session."""
+    if g.get("auth_method") == "token":
+        return bool(g.get("token_mfa"))
+    return account.mfa_enabled and not session.get("mfa_skipped", True)
+
+
+def authorizer() -> Authorizer:
+    """The request's access chokepoint; denials are committed on their own (``audit_failure``)
+    so that they stay in the log although the request fails."""
+    if "authorizer" not in g:
+        def record_denial(tag: Tag, **event: object) -> None:
+            current = db()
+            current.rollback()
+            runtime().audit(current).record(tag, **event)  # type: ignore[arg-type]
+            g.audit_appended = True
+            current.commit()
+
+        g.authorizer = runtime().authorizer(db(), request=request_info(),
+                                            record_denial=record_denial)
+    return g.authorizer
 
 
 def request_info() -> RequestInfo:
@@ -105,20 +132,25 @@ def audit(tag: Tag, *, actor_: Actor | None = None, target: Mapping[str, object]
                                  reasons=reasons, request=request_info())
 
 
-def authorize(action: Action, consortium_id: uuid.UUID | None = None, *,
+def audit_log() -> AuditLog:
+    """The audit log on the request's session, for services that record their own events;
+    the request's events are sequenced into the log after its commit."""
+    g.audit_appended = True
+    return runtime().audit(db())
+
+
+def authorize(action: Action, resource: Resource = None, *,
               target: Mapping[str, object] | None = None,
-              denied: Exception | None = None) -> None:
-    """The access check, recorded: an allow joins the request's transaction; a deny is
-    committed on its own before the error is raised (``denied``, or ``AccessDenied``), so it
-    stays in the log although the request fails."""
-    details = {"action": action.value, **({"consortium": consortium_id} if consortium_id else {}),
-               **(target or {})}
-    if is_allowed(actor(), action, consortium_id):
-        audit(Tag.ACCESS_DECIDED, target=details, decision="allow")
-        return
-    audit_failure(Tag.ACCESS_DECIDED, target=details, decision="deny",
-                  reasons=("not permitted",))
-    raise denied or AccessDenied(f"{actor().role.value} may not {action.value}")
+              denied: Exception | None = None) -> Decision:
+    """The access check for the signed-in user, recorded (see ``Authorizer.authorize``): raises
+    ``denied`` or ``AccessDenied`` on deny."""
+    g.audit_appended = True
+    return authorizer().authorize(actor(), action, resource, target=target, denied=denied)
+
+
+def allowed(action: Action, resource: Resource = None) -> bool:
+    """Whether the signed-in user may (not recorded: for showing or hiding a control)."""
+    return authorizer().allowed(actor(), action, resource)
 
 
 def audit_failure(tag: Tag, *, target: Mapping[str, object], decision: str = "",

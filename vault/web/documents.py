@@ -25,7 +25,6 @@ from flask import (
 )
 from werkzeug.http import parse_options_header
 
-from vault.access import Action, is_allowed
 from vault.audit.service import AuditLog, Tag
 from vault.consortia.errors import ConsortiumError
 from vault.consortia.service import ConsortiumService
@@ -40,12 +39,15 @@ from vault.documents.errors import (
 from vault.documents.models import Document, DocumentVersion, Submission
 from vault.documents.submissions import SubmissionService
 from vault.organizations.models import OrganizationKind
+from vault.policy.actions import Action
 from vault.programmes.definition import DocumentKind
 from vault.web.context import (
     actor,
+    allowed,
     audit,
     audit_failure,
     authorize,
+    authorizer,
     commit_so_far,
     db,
     request_info,
@@ -70,19 +72,21 @@ def load_submission(submission_id: uuid.UUID, action: Action = Action.SUBMISSION
     submission = SubmissionService(db()).get(submission_id)
     if submission is None:
         raise DocumentNotFound("No such submission.")
-    target = {"submission": submission.id}
-    authorize(Action.SUBMISSION_VIEW, submission.consortium_id, target=target,
+    target = {"consortium": submission.consortium_id, "submission": submission.id}
+    authorize(Action.SUBMISSION_VIEW, submission, target=target,
               denied=DocumentNotFound("No such submission."))
     if action is not Action.SUBMISSION_VIEW:
-        authorize(action, submission.consortium_id, target=target)
+        authorize(action, submission, target=target)
     return submission
 
 
-def load_document(document_id: uuid.UUID) -> Document:
-    """The document if the actor may read it; 404 otherwise."""
+def load_document(document_id: uuid.UUID, action: Action = Action.DOCUMENT_VIEW) -> Document:
+    """The document if the actor may take ``action`` on it (view its metadata by default);
+    404 otherwise, exactly like an id that does not exist."""
     document = runtime().documents(db()).get(document_id)
-    authorize(Action.DOCUMENT_READ, document.submission.consortium_id,
-              target={"document": document.id}, denied=DocumentNotFound("No such document."))
+    authorize(action, document,
+              target={"consortium": document.submission.consortium_id, "document": document.id},
+              denied=DocumentNotFound("No such document."))
     return document
 
 
@@ -190,11 +194,17 @@ def submission_page(submission_id: uuid.UUID) -> str:
     documents = runtime().documents(db())
     definition = runtime().definitions.get(consortium.programme.code)
     members = []
-    if is_allowed(actor(), Action.PARTNER_LIST_VIEW, consortium.id):
+    if allowed(Action.PARTNER_LIST_VIEW, submission):
+        # Reading the partner list is an access like any other: recorded.
+        authorize(Action.PARTNER_LIST_VIEW, submission,
+                  target={"consortium": consortium.id, "submission": submission.id})
         members = ConsortiumService(db(), cipher=runtime().cipher).members(consortium)
     partners = [m for m in members if m.position > 0]  # the lead files no partner documents
+    items = documents.listing(submission)
+    visible = set(authorizer().permitted(actor(), Action.DOCUMENT_VIEW,
+                                         [item.document for item in items]))
     listed = {(item.document.kind, item.document.slot): item
-              for item in documents.listing(submission)}
+              for item in items if item.document in visible}
     rows = []
     for kind in definition.document_kinds if definition else ():
         slots = [("", "")] if kind.per == "consortium" else [
@@ -205,9 +215,9 @@ def submission_page(submission_id: uuid.UUID) -> str:
         "documents/submission.html", submission=submission, consortium=consortium,
         definition=definition, members=members, rows=rows,
         shredded=documents.is_shredded(consortium),
-        can_upload=is_allowed(actor(), Action.DOCUMENT_UPLOAD, consortium.id)
+        can_upload=allowed(Action.DOCUMENT_UPLOAD, submission)
         and documents.accepts_changes(submission),
-        can_edit_partners=is_allowed(actor(), Action.PARTNER_LIST_EDIT, consortium.id),
+        can_edit_partners=allowed(Action.PARTNER_LIST_EDIT, submission),
         partner_form=PartnerForm(), remove_form=EmptyForm(), kinds=list(OrganizationKind),
         now=runtime().clock(),
     )
@@ -216,8 +226,8 @@ def submission_page(submission_id: uuid.UUID) -> str:
 @bp.get("/submissions")
 def submissions_page() -> str:
     """Every submission the user may see."""
-    visible = [s for s in SubmissionService(db()).visible(None)
-               if is_allowed(actor(), Action.SUBMISSION_VIEW, s.consortium_id)]
+    visible = authorizer().permitted(actor(), Action.SUBMISSION_VIEW,
+                                     SubmissionService(db()).visible(None))
     return render_template("documents/submissions.html", submissions=visible)
 
 
@@ -238,7 +248,7 @@ def document_page(document_id: uuid.UUID) -> str:
 @bp.get("/documents/<uuid:document_id>/content")
 def download(document_id: uuid.UUID) -> Response:
     """Download a version (the newest unless ``?version=N``)."""
-    document = load_document(document_id)
+    document = load_document(document_id, Action.DOCUMENT_READ)
     return send_version(document, request.args.get("version", type=int))
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, redirect, render_template, url_for
 
-from vault.access import Action
 from vault.consortia.service import ConsortiumService
 from vault.documents.submissions import SubmissionService
 from vault.identity.models import Role
+from vault.policy.actions import Action
 from vault.programmes.service import ProgrammeService
-from vault.web.context import authorize, db, runtime, user
+from vault.web.context import actor, authorize, authorizer, db, runtime, user
 
 bp = Blueprint("home", __name__)
 
@@ -22,7 +22,6 @@ def index() -> str | Response:
     if role is Role.APPLICANT:
         return _applicant()
     if role is Role.REVIEWER:
-        authorize(Action.ASSIGNMENT_LIST)
         return render_template("home/reviewer.html", assignments=[])
     if role is Role.OFFICER:
         return _officer()
@@ -39,14 +38,18 @@ def _applicant() -> str:
     submissions = SubmissionService(db())
     entries = []
     for consortium in consortia.consortia_of(user()):
-        authorize(Action.CONSORTIUM_VIEW, consortium.id)
-        authorize(Action.PARTNER_LIST_VIEW, consortium.id)
+        authorize(Action.CONSORTIUM_VIEW, consortium)
         submission = submissions.for_consortium(consortium)
+        members = []
+        if submission is not None:
+            authorize(Action.PARTNER_LIST_VIEW, submission,
+                      target={"consortium": consortium.id, "submission": submission.id})
+            members = consortia.members(consortium)
         definition = runtime().definitions.get(consortium.programme.code)
         entries.append(
             {
                 "consortium": consortium,
-                "members": consortia.members(consortium),
+                "members": members,
                 "submission": submission,
                 "documents": ([item.document for item in
                                runtime().documents(db()).listing(submission)]
@@ -58,8 +61,8 @@ def _applicant() -> str:
 
 
 def _officer() -> str:
-    authorize(Action.PROGRAMME_MANAGE)
-    programmes = ProgrammeService(db()).list()
+    programmes = authorizer().permitted(actor(), Action.PROGRAMME_MANAGE,
+                                        ProgrammeService(db()).list())
     consortia = ConsortiumService(db(), cipher=runtime().cipher)
     submissions = SubmissionService(db())
     overview = [

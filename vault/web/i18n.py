@@ -1,6 +1,7 @@
 """Korean and English text without a build step.
 
-Source strings are English; ``translations/ko.toml`` maps them to Korean. The locale comes from a
+Source strings are English; ``translations/ko.toml`` (and ``ko-<part>.toml`` beside it, one per
+feature area) maps them to Korean. The locale comes from a
 cookie set by the language switch, else the browser's ``Accept-Language``, else Korean.
 """
 
@@ -24,8 +25,16 @@ def catalogue(locale: str) -> dict[str, str]:
     """The translations for ``locale`` (English is the source language: an empty catalogue)."""
     if locale == "en":
         return {}
-    text = resources.files("vault.web").joinpath(f"translations/{locale}.toml").read_text("utf-8")
-    return tomllib.loads(text)
+    merged: dict[str, str] = {}
+    folder = resources.files("vault.web").joinpath("translations")
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name == f"{locale}.toml" or entry.name.startswith(f"{locale}-"):
+            part = tomllib.loads(entry.read_text("utf-8"))
+            twice = merged.keys() & part.keys()
+            if twice:
+                raise ValueError(f"{entry.name} translates again: {sorted(twice)[:3]}")
+            merged.update(part)
+    return merged
 
 
 def current_locale() -> str:

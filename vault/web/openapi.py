@@ -147,5 +147,13 @@ def openapi_document() -> dict[str, Any]:
                                       "content": {"application/octet-stream": {
                                           "schema": {"type": "string"}}}},
                               **_errors(401, 404, 410, 500)}}},
+            **_capability_paths(),
         },
     }
+
+
+def _capability_paths() -> dict[str, Any]:
+    """Paths described by the API modules of other capabilities (``OPENAPI_PATHS``)."""
+    from vault.web import api_nda  # imported late: those modules import the API blueprint
+
+    return {**api_nda.OPENAPI_PATHS}

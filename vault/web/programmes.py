@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template
+from werkzeug.exceptions import NotFound
 
-from vault.access import Action
+from vault.policy.actions import Action
 from vault.programmes.definition import CALL
 from vault.programmes.service import ProgrammeService
-from vault.web.context import authorize, db, runtime
+from vault.web.context import actor, authorize, authorizer, db, runtime
 from vault.web.i18n import current_locale
 from vault.web.i18n import gettext as _
 
@@ -29,18 +30,19 @@ def stage_title(code: str, stage_id: str) -> str:
 @bp.get("/")
 def index() -> str:
     """Every programme with its deadline and current stage."""
-    authorize(Action.PROGRAMME_VIEW)
-    return render_template("programmes/index.html", programmes=ProgrammeService(db()).list())
+    programmes = authorizer().permitted(actor(), Action.PROGRAMME_VIEW,
+                                        ProgrammeService(db()).list())
+    return render_template("programmes/index.html", programmes=programmes)
 
 
 @bp.get("/<code>")
 def show(code: str) -> str:
     """One programme's definition: deadlines, document kinds and stages."""
-    authorize(Action.PROGRAMME_VIEW)
     programme = ProgrammeService(db()).by_code(code)
     definition = runtime().definitions.get(code)
     if programme is None or definition is None:
         abort(404)
+    authorize(Action.PROGRAMME_VIEW, programme, denied=NotFound())
     return render_template(
         "programmes/show.html", programme=programme, definition=definition,
         now=runtime().clock(),

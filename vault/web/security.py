@@ -78,10 +78,12 @@ def load_user_from_token(req: Request) -> User | None:
     scheme, _, token = req.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None
-    account = runtime().identity(db()).authenticate_token(token.strip())
-    if account is not None:
-        g.auth_method = "token"
-    return account
+    row = runtime().identity(db()).find_token(token.strip())
+    if row is None:
+        return None
+    g.auth_method = "token"
+    g.token_mfa = row.mfa_verified
+    return row.user
 
 
 def start_session(user: User, *, mfa_skipped: bool = False) -> None:

@@ -1,0 +1,1 @@
+"""Assignments of reviewers to submissions, per stage."""

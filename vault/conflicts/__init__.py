@@ -1,0 +1,1 @@
+"""Conflicts of interest: declarations, detection, challenges, sanctions and decisions."""

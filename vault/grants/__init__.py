@@ -1,0 +1,1 @@
+"""Dual control: a second officer's time-limited approval to read a conflicted consortium."""

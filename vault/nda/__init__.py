@@ -1,0 +1,1 @@
+"""Non-disclosure agreements: versioned texts per programme and reviewers' acceptances."""

@@ -1,0 +1,69 @@
+"""Actions and actors: the vocabulary every authorization decision is made in."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from vault.identity.models import Role
+
+
+class Action(StrEnum):
+    """Actions, ``resource:verb``, exactly the Cedar actions of ``policies/vault.cedarschema``."""
+
+    PROGRAMME_VIEW = "programme:view"
+    PROGRAMME_MANAGE = "programme:manage"
+    NDA_VIEW = "nda:view"
+    NDA_ACCEPT = "nda:accept"
+    NDA_REPORT = "nda:report"
+    CONFLICT_DECLARE = "conflict:declare"
+    CONFLICT_MANAGE = "conflict:manage"
+    CONFLICT_CHALLENGE = "conflict:challenge"
+    ASSIGNMENT_LIST = "assignment:list"
+    ASSIGNMENT_MANAGE = "assignment:manage"
+    WATERMARK_LOOKUP = "watermark:lookup"
+    CONSORTIUM_VIEW = "consortium:view"
+    SUBMISSION_VIEW = "submission:view"
+    PARTNER_LIST_VIEW = "partner-list:view"
+    PARTNER_LIST_EDIT = "partner-list:edit"
+    DOCUMENT_UPLOAD = "document:upload"
+    #: A document's metadata: versions, sizes, hashes, file names.
+    DOCUMENT_VIEW = "document:view"
+    #: A document's content.
+    DOCUMENT_READ = "document:read"
+    GRANT_REQUEST = "grant:request"
+    GRANT_APPROVE = "grant:approve"
+    AUDIT_LOG_VIEW = "audit-log:view"
+    AUDIT_LOG_EXPORT = "audit-log:export"
+    AUDIT_LOG_CHECK = "audit-log:check"
+    AUDIT_CHECKPOINT_VIEW = "audit-checkpoint:view"
+    DOCUMENT_ACCESS_REPORT = "document:access-report"
+    USER_LIST = "user:list"
+    USER_MANAGE = "user:manage"
+    KEY_MANAGE = "key:manage"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: passed to services instead of any web framework global.
+
+    ``role`` ``None`` is the host operator running the ``vault`` command line.
+    """
+
+    user_id: uuid.UUID | None
+    role: Role | None
+    #: Consortia an applicant acts for (empty for other roles).
+    consortium_ids: frozenset[uuid.UUID] = field(default_factory=frozenset)
+    #: Whether this session (or the session a token was created from) passed a second factor.
+    mfa: bool = False
+
+    @classmethod
+    def operator(cls) -> Actor:
+        """The host operator (the command line, with shell access to the server)."""
+        return cls(user_id=None, role=None)
+
+    @property
+    def role_name(self) -> str:
+        """The role as recorded in the audit log (``operator`` for the command line)."""
+        return self.role.value if self.role is not None else "operator"
