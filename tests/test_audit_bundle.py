@@ -31,6 +31,9 @@ from vault.runtime import Runtime
 
 #: Events before the export; the export itself records one more.
 EVENTS = 12
+#: An export adds two events before it reads the log: the operator's access decision and the
+#: export itself.
+EXPORTED = EVENTS + 2
 
 
 @dataclass
@@ -117,7 +120,7 @@ def exported(app, runtime, settings, tmp_path) -> Exported:
     workdir.mkdir()
     result = _invoke(app, "audit", "export", "--out", workdir / "bundle.zip")
     assert result.exit_code == 0, result.output
-    assert f"Exported {EVENTS + 1} events to" in result.output
+    assert f"Exported {EXPORTED} events to" in result.output
     vkey = _invoke(app, "audit", "vkey").output.strip()
     return Exported(app, runtime, identity, workdir / "bundle.zip", vkey, workdir)
 
@@ -129,8 +132,8 @@ def test_an_exported_bundle_verifies_offline(exported):
     result = verify(exported)
     assert result.exit_code == 0, result.output
     with unit_of_work(exported.runtime.sessions) as session:
-        root = AuditLog(session, clock=exported.runtime.clock).root(EVENTS + 1)
-    assert result.output == f"OK: {EVENTS + 1} entries, root {root.hex()}, {EVENTS + 1} " \
+        root = AuditLog(session, clock=exported.runtime.clock).root(EXPORTED)
+    assert result.output == f"OK: {EXPORTED} entries, root {root.hex()}, {EVENTS + 1} " \
                             "checkpoints\n"
     key_file = note_file(exported.workdir, "log.vkey", exported.vkey + "\n")
     by_file = _invoke(exported.app, "audit", "verify", exported.path, "--vkey", key_file)
@@ -140,7 +143,7 @@ def test_an_exported_bundle_verifies_offline(exported):
 def test_the_export_is_itself_recorded_and_its_checkpoint_published(exported, settings):
     *_, last = leaves(exported.runtime)
     event = json.loads(last)
-    assert event["tag"] == Tag.AUDIT_EXPORTED.value and event["seq"] == EVENTS
+    assert event["tag"] == Tag.AUDIT_EXPORTED.value and event["seq"] == EXPORTED - 1
     assert event["target"] == {"file": "bundle.zip"} and event["request"]["client"] == "cli"
     notes = published(settings.published_checkpoints)
     assert len(notes) == EVENTS + 1
@@ -154,13 +157,13 @@ def test_the_bundle_holds_the_exact_leaves_checkpoints_csv_and_manifest(exported
     stored = leaves(exported.runtime)
     lines = files["entries.jsonl"].split(b"\n")
     assert lines.pop() == b""  # every line, the last too, ends with a newline
-    assert lines == stored and len(lines) == EVENTS + 1
+    assert lines == stored and len(lines) == EXPORTED
     for index, line in enumerate(lines):
         assert line == stored[index]
 
     final = signed_note.verify_checkpoint(files["checkpoint"].decode(), exported.vkey,
                                           expected_origin=exported.identity.origin)
-    assert final.size == EVENTS + 1
+    assert final.size == EXPORTED
     assert final.root == merkle.root_from_leaf_hashes(merkle.leaf_hash(x) for x in stored)[1]
     history = [json.loads(line) for line in files["checkpoints"].decode().splitlines()]
     sizes = [signed_note.verify_checkpoint(note, exported.vkey).size for note in history]
@@ -168,7 +171,7 @@ def test_the_bundle_holds_the_exact_leaves_checkpoints_csv_and_manifest(exported
 
     table = list(csv.reader(io.StringIO(files["entries.csv"].decode())))
     assert table[0] == list(CSV_COLUMNS)
-    assert [row[0] for row in table[1:]] == [str(i) for i in range(EVENTS + 1)]
+    assert [row[0] for row in table[1:]] == [str(i) for i in range(EXPORTED)]
     events = [json.loads(leaf) for leaf in stored]
     assert [row[2] for row in table[1:]] == [e["tag"] for e in events]
     assert [row[1] for row in table[1:]] == [e["time"] for e in events]
@@ -183,7 +186,7 @@ def test_the_bundle_holds_the_exact_leaves_checkpoints_csv_and_manifest(exported
 
 def test_verify_bundle_reports_size_root_and_checkpoints(exported):
     report = verify_bundle(exported.path, exported.vkey)
-    assert (report.size, report.checkpoints) == (EVENTS + 1, EVENTS + 1)
+    assert (report.size, report.checkpoints) == (EXPORTED, EVENTS + 1)
 
 
 # -- growth: --since and --previous -------------------------------------------------------------
@@ -198,7 +201,7 @@ def test_since_adds_consistency_proofs_that_verify(exported, settings):
     assert result.exit_code == 0, result.output
     files = members(out)
     final = signed_note.verify_checkpoint(files["checkpoint"].decode(), exported.vkey)
-    assert final.size == EVENTS + 1 + 3 + 1
+    assert final.size == EXPORTED + 3 + 2
     assert {n for n in files if n.startswith("consistency/")} == {f"consistency/{s}"
                                                                  for s in sizes}
     for size in sizes:
@@ -343,10 +346,10 @@ DAMAGE = [
     (edit_a_byte_breaking_json, r"\bentry 4: not (JSON|(a )?canonical)"),
     (delete_a_line, r"entry 4: carries sequence number 5"),
     (swap_two_lines, r"entry 4: carries sequence number 5"),
-    (duplicate_the_last_line, rf"entry {EVENTS + 1}: carries sequence number {EVENTS}"),
-    (drop_the_last_lines, rf"has {EVENTS - 2} entries but a checkpoint covers {EVENTS - 1}\b"
+    (duplicate_the_last_line, rf"entry {EXPORTED}: carries sequence number {EXPORTED - 1}"),
+    (drop_the_last_lines, rf"has {EXPORTED - 3} entries but a checkpoint covers {EXPORTED - 2}\b"
                           r".*truncated"),
-    (cut_the_last_line, rf"\bentry {EVENTS}\b.*truncated"),
+    (cut_the_last_line, rf"\bentry {EXPORTED - 1}\b.*truncated"),
 ]
 
 

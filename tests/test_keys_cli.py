@@ -199,8 +199,12 @@ def test_operator_commands_are_audited(runner, runtime, make_team, make_user):
     with unit_of_work(runtime.sessions) as session:
         tags = [tag for tag, in session.execute(select(AuditEvent.tag).order_by(AuditEvent.seq))]
         leaves = session.scalars(select(AuditEvent.leaf)).all()
-    assert tags == ["user:created", "user:deactivated", "token:created", "token:revoked",
-                    "key:rotated", "key:rewrapped", "key:retired", "key:shredded"]
+    # Each command's access decision (the operator policy) precedes what it did.
+    assert [t for t in tags if t != "access:decided"] == [
+        "user:created", "user:deactivated", "token:created", "token:revoked",
+        "key:rotated", "key:rewrapped", "key:retired", "key:shredded"]
+    assert tags[:2] == ["access:decided", "user:created"]
+    assert tags.count("access:decided") >= 8
     assert all(b'"client":"cli"' in leaf for leaf in leaves)
     assert not any(token.encode() in leaf for leaf in leaves)  # only the token's prefix
 

@@ -27,6 +27,7 @@ from vault.demo import create_demo, demo_exists, format_credentials
 from vault.identity.errors import IdentityError, UnknownUser
 from vault.identity.models import Role
 from vault.keys import KeyProviderError
+from vault.policy.actions import Action, Actor
 from vault.programmes.definition import DefinitionError
 from vault.programmes.service import ProgrammeService
 from vault.runtime import Runtime
@@ -44,8 +45,13 @@ def _runtime() -> Runtime:
 
 
 @contextmanager
-def _work() -> Iterator[Session]:
+def _work(action: Action | None = None) -> Iterator[Session]:
+    """One unit of work; with ``action``, the host operator's access to the vault's records
+    goes through the same chokepoint as everyone's, and the decision is recorded."""
     with unit_of_work(_runtime().sessions) as session:
+        if action is not None:
+            _runtime().authorizer(session, request=RequestInfo(client="cli")).authorize(
+                Actor.operator(), action, None)
         yield session
 
 
@@ -192,7 +198,7 @@ def user_add(email: str, display_name: str, role: str, organization: str | None,
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        with _work() as session:
+        with _work(Action.USER_MANAGE) as session:
             identity = _runtime().identity(session)
             org = identity.find_organization(organization) if organization else None
             user = identity.create_user(email=email, display_name=display_name, role=Role(role),
@@ -206,7 +212,7 @@ def user_add(email: str, display_name: str, role: str, organization: str | None,
 @user_group.command("list")
 def user_list() -> None:
     """List accounts: e-mail, role, MFA, active, name."""
-    with _work() as session:
+    with _work(Action.USER_LIST) as session:
         users = _runtime().identity(session).list_users()
         click.echo(f"{'e-mail':<36} {'role':<10} {'mfa':<4} {'active':<6} name")
         for user in users:
@@ -220,7 +226,7 @@ def user_list() -> None:
 def user_deactivate(email: str) -> None:
     """Deactivate an account and end all its sessions at once."""
     try:
-        with _work() as session:
+        with _work(Action.USER_MANAGE) as session:
             user = _runtime().identity(session).deactivate(email)
             _audit(session, Tag.USER_DEACTIVATED, {"account": user.id})
             click.echo(f"Deactivated {user.email}; its sessions have ended")
@@ -240,7 +246,7 @@ def token_group() -> None:
 def token_create(email: str, name: str, days: int) -> None:
     """Create a token and print it once (only its digest is stored)."""
     try:
-        with _work() as session:
+        with _work(Action.USER_MANAGE) as session:
             identity = _runtime().identity(session)
             account = identity.find_by_email(email)
             if account is None:
@@ -259,7 +265,7 @@ def token_create(email: str, name: str, days: int) -> None:
 @click.option("--email", help="Only this account's tokens.")
 def token_list(email: str | None) -> None:
     """List tokens: prefix, owner, name, expiry, state."""
-    with _work() as session:
+    with _work(Action.USER_LIST) as session:
         identity = _runtime().identity(session)
         account = identity.find_by_email(email) if email else None
         if email and account is None:
@@ -277,7 +283,7 @@ def token_list(email: str | None) -> None:
 def token_revoke(prefix: str) -> None:
     """Revoke the token with this prefix (as shown by ``token list``) or id."""
     try:
-        with _work() as session:
+        with _work(Action.USER_MANAGE) as session:
             token = _runtime().identity(session).revoke_token(prefix)
             _audit(session, Tag.TOKEN_REVOKED, {"account": token.user_id, "token": token.prefix})
             click.echo(f"Revoked {token.prefix} ({token.name})")

@@ -22,6 +22,7 @@ from vault.audit.checkpoints import (
 from vault.audit.models import AuditVerification
 from vault.audit.service import AuditLog, RequestInfo, Tag
 from vault.audit.verify import VerificationFailed
+from vault.policy.actions import Action
 from vault.runtime import Runtime
 
 CLI_REQUEST = RequestInfo(client="cli")
@@ -35,7 +36,7 @@ def check_database(session: Session, runtime: Runtime) -> str:
 
 
 def register(cli: click.Group, runtime: Callable[[], Runtime],
-             work: Callable[[], AbstractContextManager[Session]],
+             work: Callable[..., AbstractContextManager[Session]],
              error: type[click.ClickException]) -> None:
     """Add the audit commands to the ``vault`` group."""
 
@@ -65,7 +66,7 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
     def check() -> None:
         """Verify the whole log in the database against every signed checkpoint."""
         try:
-            with work() as session:
+            with work(Action.AUDIT_LOG_CHECK) as session:
                 summary = check_database(session, runtime())
                 ok, message = True, summary
         except VerificationFailed as failure:
@@ -98,7 +99,7 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
             raise error("The log has no signing key; run 'vault init'.")
         notes = [path.read_text("utf-8") for path in since]
         try:
-            with work() as session:
+            with work(Action.AUDIT_LOG_EXPORT) as session:
                 AuditLog(session, clock=runtime().clock).append(
                     Tag.AUDIT_EXPORTED, target={"file": out.name}, request=CLI_REQUEST)
             with work() as session:

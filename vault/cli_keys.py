@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session
 from vault.audit.service import RequestInfo, Tag
 from vault.keys import KeyProviderError
 from vault.keys.service import KeyService
+from vault.policy.actions import Action
 from vault.runtime import Runtime
 
 
 def register(cli: click.Group, runtime: Callable[[], Runtime],
-             work: Callable[[], AbstractContextManager[Session]],
+             work: Callable[..., AbstractContextManager[Session]],
              error: type[click.ClickException]) -> None:
     """Add the key commands to the ``vault`` group."""
 
@@ -37,7 +38,7 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
     def keys_status() -> None:
         """Each consortium key: versions, current version, data keys wrapped under each."""
         click.echo(f"provider: {runtime().keys.name}")
-        with work() as session:
+        with work(Action.KEY_MANAGE) as session:
             for status in service(session).status():
                 if status.destroyed:
                     state = "SHREDDED"
@@ -56,7 +57,7 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
     def keys_rotate(consortium_id: uuid.UUID | None) -> None:
         """Add a new key version; new uploads use it (run ``keys rewrap`` to move old ones)."""
         try:
-            with work() as session:
+            with work(Action.KEY_MANAGE) as session:
                 rotated = service(session).rotate(consortium_id)
                 for key_id, version in rotated.items():
                     audit(session, Tag.KEY_ROTATED, {"key": key_id, "version": version})
@@ -69,7 +70,7 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
     def keys_rewrap() -> None:
         """Rewrap every data key under its key's current version. No blob is rewritten; each
         batch commits on its own, so this is safe to interrupt and run again."""
-        with work() as session:
+        with work(Action.KEY_MANAGE) as session:
             total = service(session).stale_count()
         done = 0
         with click.progressbar(length=total, label="Rewrapping data keys") as bar:
@@ -89,7 +90,7 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
     def keys_retire(below: int) -> None:
         """Delete old key versions; refused while any data key still depends on one."""
         try:
-            with work() as session:
+            with work(Action.KEY_MANAGE) as session:
                 retired = service(session).retire(below)
                 for key_id, versions in retired.items():
                     audit(session, Tag.KEY_RETIRED,
@@ -119,7 +120,7 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
     def shred(consortium_id: uuid.UUID, confirmation: str | None) -> None:
         """Destroy a consortium's key: its documents become unreadable forever."""
         try:
-            with work() as session:
+            with work(Action.KEY_MANAGE) as session:
                 name = service(session).consortium(consortium_id).name
         except KeyProviderError as failure:
             raise error(str(failure)) from None
