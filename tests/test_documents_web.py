@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import csrf_from, pdf_bytes, sign_in
+from tests.reviewing import page_texts, text_pdf
 from vault.db import unit_of_work
 from vault.documents.models import DocumentVersion
 from vault.identity.models import Role, User
@@ -174,11 +175,15 @@ def test_another_consortiums_submission_is_invisible(app, team, make_team, runti
 def test_officers_read_but_never_upload(app, team, make_user, clock, runtime):
     owner = app.test_client()
     sign_in(owner, team.applicant)
-    body = pdf_bytes(4000)
+    body = text_pdf(2)
     receipt = _upload(owner, team, body, csrf=csrf_from(owner, "/")).json
     officer = app.test_client()
     sign_in(officer, make_user(Role.OFFICER, mfa=True), clock)
-    assert officer.get(receipt["content_url"]).data == body
+    # Officers read stamped copies (tests/test_watermark_web.py): the pages, marked.
+    copy = officer.get(receipt["content_url"])
+    assert copy.status_code == 200
+    assert [t.splitlines()[0] for t in page_texts(copy.data)] == [
+        "Original text of page 1", "Original text of page 2"]
     refused = _upload(officer, team, pdf_bytes(100), csrf=csrf_from(officer, "/"))
     assert refused.status_code == 403 and _versions(runtime) == 1
 

@@ -44,6 +44,7 @@ class Tag(StrEnum):
     DOCUMENT_UPLOADED = "document:version:uploaded"
     DOCUMENT_DOWNLOADED = "document:version:downloaded"
     DOCUMENT_INTEGRITY_FAILED = "document:version:integrity-failed"
+    DOCUMENT_WATERMARK_FAILED = "document:version:watermark-failed"
     PARTNER_LIST_CHANGED = "partner-list:changed"
     KEY_ROTATED = "key:rotated"
     KEY_REWRAPPED = "key:rewrapped"

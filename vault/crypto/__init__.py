@@ -125,6 +125,16 @@ def random_token(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
+#: Crockford's base32: no I, L, O or U, so a code read off a printed page is not misread.
+SHORT_CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def random_short_code() -> str:
+    """A short code printed on paper: 50 random bits as ``XXXXX-XXXXX``."""
+    chars = "".join(secrets.choice(SHORT_CODE_ALPHABET) for _ in range(10))
+    return f"{chars[:5]}-{chars[5:]}"
+
+
 def random_recovery_code() -> str:
     """A one-time recovery code: 80 random bits as four groups of base32 (e.g. ``ABCD-EFGH-…``)."""
     raw = base64.b32encode(secrets.token_bytes(10)).decode()

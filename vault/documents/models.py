@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vault.consortia.models import Consortium
 from vault.db import Base, UTCDateTime, enum_type, new_id, utcnow
+from vault.identity.models import User
 
 
 class SubmissionState(StrEnum):
@@ -157,3 +158,4 @@ class WatermarkCopy(Base):
     request_id: Mapped[str] = mapped_column(String(32))
 
     version: Mapped[DocumentVersion] = relationship(lazy="joined")
+    user: Mapped[User] = relationship(lazy="joined")

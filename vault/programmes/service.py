@@ -29,6 +29,16 @@ class ProgrammeService:
         programme.submission_deadline = definition.submission_deadline
         programme.definition_sha256 = definition.sha256
         self.session.flush()
+        # The NDA text is published as a version here (at ``vault init`` and wherever the
+        # definitions are synced), so reviewers accept a hash whose text is on record. A new
+        # text is a change even when the TOML file (which names the text file) is unchanged.
+        from vault.db import utcnow  # imported here: this change is confined to ``sync``
+        from vault.nda.service import NdaService
+
+        nda = NdaService(self.session, clock=utcnow)
+        if definition.nda is not None and not nda.is_published(programme, definition.nda.sha256):
+            nda.publish(programme, definition)
+            changed = True
         return programme, changed
 
     def by_code(self, code: str) -> Programme | None:

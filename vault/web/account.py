@@ -1,33 +1,70 @@
-"""The signed-in user's own account: password change, TOTP enrolment, recovery codes."""
+"""The signed-in user's own account: password change, TOTP enrolment, recovery codes, API
+tokens."""
 
 from __future__ import annotations
 
+import uuid
+
 from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
 from flask_login import logout_user
+from flask_wtf import FlaskForm
+from werkzeug.exceptions import NotFound
+from wtforms import IntegerField, StringField
+from wtforms.validators import Length, Optional
 
 from vault.audit.service import Tag
 from vault.identity import mfa
-from vault.identity.errors import AccountLocked, InvalidCode, InvalidCredentials, WeakPassword
+from vault.identity.errors import (
+    AccountLocked,
+    InvalidCode,
+    InvalidCredentials,
+    InvalidToken,
+    WeakPassword,
+)
+from vault.identity.models import ApiToken
 from vault.web.auth import enrolment_step, locked_message
-from vault.web.context import audit, db, runtime, user
-from vault.web.forms import CodeForm, PasswordChangeForm
+from vault.web.context import actor, audit, db, runtime, user
+from vault.web.forms import CodeForm, EmptyForm, PasswordChangeForm
 from vault.web.i18n import gettext as _
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
 
-@bp.get("/")
-def index() -> str:
-    """Account overview: profile, second factor, recovery codes, password."""
+#: The lifetime the token form proposes, in days.
+DEFAULT_TOKEN_DAYS = 30
+
+
+class TokenForm(FlaskForm):
+    """A new API token: what it is for and how many days it lives."""
+
+    name = StringField("name", validators=[Length(max=100)])
+    days = IntegerField("days", validators=[Optional()])
+
+
+def _page(status: int = 200, **overrides: object) -> tuple[str, int]:
+    """The account page (forms may be replaced by submitted ones, to show their errors)."""
     account = user()
-    remaining = runtime().identity(db()).remaining_recovery_codes(account)
-    return render_template(
-        "account/index.html",
-        account=account,
-        remaining_codes=remaining,
-        password_form=PasswordChangeForm(),
-        regenerate_form=CodeForm(),
-    )
+    identity = runtime().identity(db())
+    context: dict[str, object] = {
+        "account": account,
+        "remaining_codes": identity.remaining_recovery_codes(account),
+        "password_form": PasswordChangeForm(formdata=None),
+        "regenerate_form": CodeForm(formdata=None),
+        "token_form": TokenForm(formdata=None),
+        "tokens": identity.tokens(account),
+        "now": runtime().clock(),
+        "session_mfa": actor().mfa,
+        "default_days": DEFAULT_TOKEN_DAYS,
+        "new_token": None,
+    }
+    context.update(overrides)
+    return render_template("account/index.html", **context), status
+
+
+@bp.get("/")
+def index() -> tuple[str, int]:
+    """Account overview: profile, second factor, recovery codes, password, API tokens."""
+    return _page()
 
 
 @bp.post("/password")
@@ -36,15 +73,10 @@ def change_password() -> Response | tuple[str, int]:
     form = PasswordChangeForm()
     account = user()
     identity = runtime().identity(db())
-    remaining = identity.remaining_recovery_codes(account)
 
     def again(message: str, status: int) -> tuple[str, int]:
         flash(message, "error")
-        page = render_template(
-            "account/index.html", account=account, remaining_codes=remaining,
-            password_form=form, regenerate_form=CodeForm(),
-        )
-        return page, status
+        return _page(status, password_form=form)
 
     if not form.validate_on_submit():
         return again(_("The form was incomplete. Please try again."), 400)
@@ -104,3 +136,51 @@ def regenerate_codes() -> str | tuple[str, int] | Response:
                            codes=identity.regenerate_recovery_codes(account))
 
 
+
+
+@bp.post("/tokens")
+def create_token() -> tuple[str, int]:
+    """A new API token for the signed-in user, shown once on the page that answers.
+
+    The token may do what needs a second factor (accepting an NDA) only if this session passed
+    one; tokens from ``vault token create`` never may.
+    """
+    form = TokenForm()
+    if not form.validate_on_submit():
+        flash(_("Give the token a name of up to 100 characters and a lifetime in days."),
+              "error")
+        return _page(400, token_form=form)
+    account = user()
+    mfa_verified = actor().mfa
+    try:
+        token, row = runtime().identity(db()).create_token(
+            account, (form.name.data or "").strip(),
+            form.days.data if form.days.data is not None else DEFAULT_TOKEN_DAYS,
+            mfa_verified=mfa_verified)
+    except InvalidToken as error:
+        flash(_(str(error)), "error")
+        return _page(400, token_form=form)
+    audit(Tag.TOKEN_CREATED, target={"account": account.id, "token": row.prefix,
+                                     "expires": row.expires_at.isoformat(),
+                                     "mfa_verified": mfa_verified})
+    # Rendered, not redirected: the token must not pass through the session or a URL.
+    return _page(new_token=token)
+
+
+@bp.post("/tokens/<uuid:token_id>/revoke")
+def revoke_token(token_id: uuid.UUID) -> Response:
+    """Revoke one of the signed-in user's own tokens; another user's token is 404."""
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    account = user()
+    identity = runtime().identity(db())
+    # ``revoke_token`` searches every account's tokens: the ownership check is here.
+    owned: ApiToken | None = next((t for t in identity.tokens(account) if t.id == token_id),
+                                  None)
+    if owned is None or owned.user_id != account.id:
+        raise NotFound()
+    token = identity.revoke_token(str(owned.id))
+    audit(Tag.TOKEN_REVOKED, target={"account": account.id, "token": token.prefix})
+    flash(_("The token {prefix}… was revoked.", prefix=token.prefix), "info")
+    return redirect(url_for("account.index"))

@@ -29,6 +29,7 @@ from vault.audit.service import AuditLog, Tag
 from vault.consortia.errors import ConsortiumError
 from vault.consortia.service import ConsortiumService
 from vault.db import unit_of_work
+from vault.documents.copies import PDF, NotWatermarkable, WatermarkCopies
 from vault.documents.errors import (
     ContentIntegrityError,
     DocumentError,
@@ -37,10 +38,13 @@ from vault.documents.errors import (
     UnknownKind,
 )
 from vault.documents.models import Document, DocumentVersion, Submission
+from vault.documents.service import DocumentService
 from vault.documents.submissions import SubmissionService
+from vault.documents.watermark import WatermarkError
 from vault.organizations.models import OrganizationKind
 from vault.policy.actions import Action
 from vault.programmes.definition import DocumentKind
+from vault.web.conflicts import detect_after_partner_change
 from vault.web.context import (
     actor,
     allowed,
@@ -134,18 +138,28 @@ def _version_target(submission: Submission, version: DocumentVersion) -> dict[st
             "blob_sha256": version.blob_sha256, "size": version.size_bytes}
 
 
-def content_disposition(filename: str) -> str:
-    """``attachment`` with an ASCII fallback and the exact UTF-8 name (RFC 6266, RFC 8187)."""
+def content_disposition(filename: str, disposition: str = "attachment") -> str:
+    """``attachment`` (or ``inline``) with an ASCII fallback and the exact UTF-8 name (RFC 6266,
+    RFC 8187)."""
     fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\%' else "_" for c in filename)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def send_version(document: Document, number: int | None) -> Response:
-    """Stream one verified version of a document as an attachment."""
+def needs_watermark(version: DocumentVersion, submission: Submission) -> bool:
+    """Every PDF handed to anyone but the consortium's own applicants is a stamped copy."""
+    return (version.media_type == PDF
+            and submission.consortium_id not in actor().consortium_ids)
+
+
+def send_version(document: Document, number: int | None, *, inline: bool = False) -> Response:
+    """One verified version of a document: streamed as an attachment to its own consortium;
+    as a stamped copy (``inline`` for the browser's viewer if asked) to everyone else."""
     service = runtime().documents(db())
     version = service.version(document, number)
     version_id = version.id
     target = _version_target(document.submission, version)
+    if needs_watermark(version, document.submission):
+        return _send_stamped(service, version, target, inline=inline)
     try:
         chunks = service.plaintext(version)  # raises before any byte if the key/start is bad
     except ContentIntegrityError as error:
@@ -181,6 +195,33 @@ def send_version(document: Document, number: int | None) -> Response:
     response.headers["Content-Disposition"] = content_disposition(version.original_filename)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _send_stamped(service: DocumentService, version: DocumentVersion,
+                  target: dict[str, object], *, inline: bool) -> Response:
+    copies = WatermarkCopies(db(), documents=service, clock=runtime().clock)
+    try:
+        stamped, copy = copies.issue(version, user(), request_id=request_info().request_id)
+    except ContentIntegrityError as error:
+        integrity_log.critical("integrity alarm: document version %s before stamping: %s",
+                               version.id, error.detail)
+        audit_failure(Tag.DOCUMENT_INTEGRITY_FAILED, target=target,
+                      reasons=(f"before stamping: {error.detail}",))
+        raise
+    except (WatermarkError, NotWatermarkable) as error:
+        audit_failure(Tag.DOCUMENT_WATERMARK_FAILED, target=target, reasons=(str(error),))
+        raise
+    audit(Tag.DOCUMENT_DOWNLOADED, target={**target, "watermark": copy.code})
+    response = Response(stamped, mimetype=PDF)
+    response.headers["Content-Disposition"] = content_disposition(
+        version.original_filename, "inline" if inline else "attachment")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    if inline:
+        # Shown inside the vault's own viewer page; no other site may frame it.
+        response.headers["X-Frame-Options"] = "SAMEORIGIN"
+        response.headers["Content-Security-Policy"] = "frame-ancestors 'self'"
     return response
 
 
@@ -242,6 +283,9 @@ def document_page(document_id: uuid.UUID) -> str:
         shredded=service.is_shredded(document.submission.consortium),
         kind=document_kind(document.submission, document.kind),
         highlight=request.args.get("uploaded", type=int),
+        can_read=allowed(Action.DOCUMENT_READ, document),
+        # Readers outside the consortium receive stamped copies (see ``needs_watermark``).
+        marked=document.submission.consortium_id not in actor().consortium_ids,
     )
 
 
@@ -249,7 +293,8 @@ def document_page(document_id: uuid.UUID) -> str:
 def download(document_id: uuid.UUID) -> Response:
     """Download a version (the newest unless ``?version=N``)."""
     document = load_document(document_id, Action.DOCUMENT_READ)
-    return send_version(document, request.args.get("version", type=int))
+    return send_version(document, request.args.get("version", type=int),
+                        inline=request.args.get("inline") == "1")
 
 
 # -- partner list --------------------------------------------------------------------------
@@ -278,6 +323,9 @@ def add_partner(submission_id: uuid.UUID) -> Response:
     else:
         audit(Tag.PARTNER_LIST_CHANGED, target={"consortium": submission.consortium_id,
                                                 "change": "added"})
+        # A new partner may be a reviewer's or officer's organisation: the conflict takes
+        # effect on their very next request.
+        detect_after_partner_change(submission.consortium)
         flash(_("Partner added."), "info")
     return redirect(url_for("documents.submission_page", submission_id=submission.id))
 

@@ -1,0 +1,87 @@
+"""Watermarked copies: each PDF handed to a reader other than its own consortium is stamped
+with who received it, when, and a short code, and the copy is recorded so that a leaked page
+can be traced back to the person and the request that received it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vault import crypto
+from vault.documents.errors import DocumentError
+from vault.documents.models import DocumentVersion, WatermarkCopy
+from vault.documents.service import DocumentService
+from vault.documents.watermark import Stamp, stamp_pdf_limited
+from vault.identity.models import User
+from vault.sandbox import SandboxError
+
+#: The media type that is stamped.
+PDF = "application/pdf"
+
+
+class NotWatermarkable(DocumentError):
+    """The PDF could not be stamped (the stamping process failed or hit a limit); an
+    unstamped copy is never released instead."""
+
+    status = 422
+    code = "not_watermarkable"
+
+
+def normalise_code(text: str) -> str:
+    """A code as typed by a person (any case, spaces, with or without the dash) in its stored
+    form ``XXXXX-XXXXX``; ``""`` if it cannot be one."""
+    chars = re.sub(r"[\s-]", "", text).upper().translate(str.maketrans("ILO", "110"))
+    if len(chars) != 10 or any(c not in crypto.SHORT_CODE_ALPHABET for c in chars):
+        return ""
+    return f"{chars[:5]}-{chars[5:]}"
+
+
+class WatermarkCopies:
+    """Issuing and finding watermarked copies on one database session."""
+
+    def __init__(self, session: Session, *, documents: DocumentService,
+                 clock: Callable[[], datetime]) -> None:
+        self.session = session
+        self.documents = documents
+        self.clock = clock
+
+    def issue(self, version: DocumentVersion, recipient: User, *, request_id: str
+              ) -> tuple[bytes, WatermarkCopy]:
+        """The version's plaintext, verified in full, stamped for ``recipient``, and the record
+        of the copy (flushed). Raises ``ContentIntegrityError``, ``DocumentShredded``,
+        ``WatermarkError`` (not a readable PDF) or ``NotWatermarkable``."""
+        # Verified to the end before stamping: a tampered blob never reaches the stamper.
+        plaintext = b"".join(self.documents.plaintext(version))
+        copy = WatermarkCopy(code=self._new_code(), user_id=recipient.id, version_id=version.id,
+                             issued_at=self.clock(), request_id=request_id)
+        stamp = Stamp(name=recipient.display_name, user_id=str(recipient.id),
+                      issued_at=copy.issued_at, code=copy.code)
+        try:
+            stamped = stamp_pdf_limited(plaintext, stamp)
+        except SandboxError as error:
+            raise NotWatermarkable(
+                f"This PDF could not be prepared for reading (unreadable: {error.reason})."
+            ) from None
+        self.session.add(copy)
+        self.session.flush()
+        return stamped, copy
+
+    def find(self, code: str) -> WatermarkCopy | None:
+        """The copy with this code, if any (typed codes are normalised first)."""
+        normalised = normalise_code(code)
+        return self.session.get(WatermarkCopy, normalised) if normalised else None
+
+    def of_version(self, version: DocumentVersion) -> list[WatermarkCopy]:
+        """Every copy of a version, oldest first."""
+        return list(self.session.scalars(select(WatermarkCopy).where(
+            WatermarkCopy.version_id == version.id).order_by(WatermarkCopy.issued_at)))
+
+    def _new_code(self) -> str:
+        while True:  # 50 random bits: a collision is astronomically rare, but never reused
+            code = crypto.random_short_code()
+            if self.session.get(WatermarkCopy, code) is None:
+                return code
