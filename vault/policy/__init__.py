@@ -1,1 +1,2 @@
-"""Access control: the Cedar policies, the entity slices they read, and the one enforcement point."""
+"""Access control: the Cedar policies, the entity slices they read, and the one enforcement
+point."""

@@ -259,6 +259,7 @@ def submission_page(submission_id: uuid.UUID) -> str:
         can_upload=allowed(Action.DOCUMENT_UPLOAD, submission)
         and documents.accepts_changes(submission),
         can_edit_partners=allowed(Action.PARTNER_LIST_EDIT, submission),
+        can_challenge=allowed(Action.CONFLICT_CHALLENGE, submission),
         partner_form=PartnerForm(), remove_form=EmptyForm(), kinds=list(OrganizationKind),
         now=runtime().clock(),
     )

@@ -22,7 +22,9 @@ def index() -> str | Response:
     if role is Role.APPLICANT:
         return _applicant()
     if role is Role.REVIEWER:
-        return render_template("home/reviewer.html", assignments=[])
+        from vault.web.assignments import reviewer_home  # the assignments part owns this page
+
+        return reviewer_home()
     if role is Role.OFFICER:
         return _officer()
     if role is Role.AUDITOR:

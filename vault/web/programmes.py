@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, render_template, url_for
 from werkzeug.exceptions import NotFound
 
 from vault.policy.actions import Action
 from vault.programmes.definition import CALL
+from vault.programmes.models import Programme
 from vault.programmes.service import ProgrammeService
-from vault.web.context import actor, authorize, authorizer, db, runtime
+from vault.web.context import actor, allowed, authorize, authorizer, db, runtime
 from vault.web.i18n import current_locale
 from vault.web.i18n import gettext as _
 
@@ -45,5 +46,25 @@ def show(code: str) -> str:
     authorize(Action.PROGRAMME_VIEW, programme, denied=NotFound())
     return render_template(
         "programmes/show.html", programme=programme, definition=definition,
-        now=runtime().clock(),
+        now=runtime().clock(), tools=_tools(programme),
     )
+
+
+#: The programme's tools: (action the policies must allow, endpoint, label).
+_TOOLS = (
+    (Action.NDA_ACCEPT, "nda.show", "Non-disclosure agreement"),
+    (Action.CONFLICT_DECLARE, "conflicts.declare_form", "Declare a conflict of interest"),
+    (Action.CONFLICT_DECLARE, "conflicts.declarations", "My declarations"),
+    (Action.ASSIGNMENT_MANAGE, "assignments.panel", "Assignments"),
+    (Action.CONFLICT_MANAGE, "conflicts.manage", "Conflicts of interest"),
+    (Action.NDA_REPORT, "nda.report", "NDA acceptance report"),
+)
+
+
+def _tools(programme: Programme) -> list[tuple[str, str]]:
+    """Links to what the signed-in user may do in the programme (not recorded: navigation)."""
+    links = []
+    for action, endpoint, label in _TOOLS:
+        if allowed(action, programme):
+            links.append((url_for(endpoint, code=programme.code), _(label)))
+    return links
