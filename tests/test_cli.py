@@ -232,6 +232,15 @@ def test_init_demo_creates_15_consortia_with_partners_and_conflicted_reviewers(d
         assert all(user.organization_id is not None for user in reviewers)
         conflicted = [user for user in reviewers if user.organization_id in member_org_ids]
         assert len(conflicted) == 4  # reviewers 1-4, as the README says
+        # ... and the vault found them itself: pending conflicts that deny access until decided.
+        from vault.conflicts.models import Conflict, ConflictSource, ConflictStatus
+
+        detected = session.scalars(select(Conflict)).all()
+        assert {c.user_id for c in detected if c.user.role is Role.REVIEWER} == {
+            user.id for user in conflicted}
+        assert all(c.source is ConflictSource.DETECTED and c.status is ConflictStatus.PENDING
+                   for c in detected)
+    assert "conflicts of interest detected" in demo.output
 
 
 def test_init_demo_creates_demo_accounts_and_private_credentials(demo, runtime, settings):

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from vault import migrate
 from vault.audit.checkpoints import create_log_identity
 from vault.audit.service import RequestInfo, Tag
+from vault.conflicts.service import ConflictService
 from vault.consortia.service import ConsortiumService
 from vault.db import unit_of_work
 from vault.demo import create_demo, demo_exists, format_credentials
@@ -141,12 +142,17 @@ def init_command(demo: bool) -> None:
             session, runtime.identity(session),
             ConsortiumService(session, cipher=runtime.cipher), programme,
         )
+        # Reviewers 1-4 work for partners of some consortia: the conflicts are found now.
+        found = ConflictService(session, cipher=runtime.cipher, clock=runtime.clock,
+                                definitions=runtime.definitions, audit=runtime.audit(session),
+                                request=RequestInfo(client="cli")).detect(programme)
         table = format_credentials(credentials)
     # Written only once the accounts are committed, so the file never lists logins that
     # do not exist.
     _write_private(settings.credentials_file, table)
     (settings.data_dir / DEMO_MARKER).touch(mode=0o600)
-    click.echo(f"Demo data created. Logins (also in {settings.credentials_file}, mode 0600):")
+    click.echo(f"Demo data created; {len(found)} conflicts of interest detected. "
+               f"Logins (also in {settings.credentials_file}, mode 0600):")
     click.echo(table)
 
 
