@@ -42,6 +42,41 @@ def _dynamic_strings() -> set[str]:
     return values | messages
 
 
+_RAISE = re.compile(r"""raise (\w+)\(\s*"((?:\\.|[^"\\])*)"\s*[,)]""")
+_TEMPLATE = re.compile(r"""^\s+template = "((?:\\.|[^"\\])*)"$""", re.M)
+
+
+def _domain_messages() -> set[str]:
+    """Messages of the domain errors users see (``raise SomeDomainError("…")`` and error
+    classes' ``template``): the web layer shows them translated."""
+    import vault.app  # noqa: F401 - imports every capability
+    from vault.errors import DomainError
+
+    def subclasses(cls: type) -> set[type]:
+        found = set(cls.__subclasses__())
+        return found.union(*(subclasses(c) for c in found)) if found else found
+
+    names = {cls.__name__ for cls in subclasses(DomainError)}
+    messages = set()
+    for path in WEB.parent.rglob("*.py"):
+        text = path.read_text("utf-8")
+        messages.update(m.group(2) for m in _RAISE.finditer(text) if m.group(1) in names)
+        if path.name == "errors.py":
+            messages.update(_TEMPLATE.findall(text))
+    return messages
+
+
+def test_the_extractor_finds_the_domain_errors():
+    assert "The file is larger than the limit of {limit} MiB." in _domain_messages()
+
+
+@pytest.mark.parametrize("text", sorted(_domain_messages()))
+def test_every_domain_error_has_a_korean_translation(text):
+    translated = catalogue("ko").get(text)
+    assert translated, f"no Korean translation for {text!r}"
+    assert set(re.findall(r"\{(\w+)\}", text)) == set(re.findall(r"\{(\w+)\}", translated))
+
+
 def test_the_extractor_finds_the_templates_strings():
     assert "Sign in" in _source_strings()
     assert len(_source_strings()) > 50

@@ -159,7 +159,7 @@ def _access_denied(_error_: AccessDenied) -> tuple[Response | str, int]:
 
 
 def _domain_error(error: DomainError) -> tuple[Response | str, int]:
-    return _error(error.status, error.code, _(str(error)))
+    return _error(error.status, error.code, error.translated(_))
 
 
 def _csrf_error(_error_: Exception) -> tuple[Response | str, int]:

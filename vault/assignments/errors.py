@@ -22,8 +22,7 @@ class AssignmentError(DomainError):
 
     def __init__(self, reason: str | None = None, **values: object) -> None:
         self.reason = reason or self.default_reason
-        self.values = values
-        super().__init__(self.template.format(**values))
+        super().__init__(self.template, **values)
 
 
 class UnknownStage(AssignmentError):

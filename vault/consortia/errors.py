@@ -1,8 +1,13 @@
 """Domain errors of the consortium service."""
 
+from vault.errors import DomainError
 
-class ConsortiumError(Exception):
+
+class ConsortiumError(DomainError):
     """Base class of consortium errors."""
+
+    status = 409
+    code = "consortium_conflict"
 
 
 class DuplicateConsortium(ConsortiumError):

@@ -55,7 +55,8 @@ class ConsortiumService:
             )
         )
         if exists is not None:
-            raise DuplicateConsortium(f"A consortium named {name!r} already applies.")
+            raise DuplicateConsortium("A consortium named {name} already applies.",
+                                      name=repr(name))
         consortium = Consortium(programme=programme, name=name, lead_organization=lead)
         self.session.add(consortium)
         self.session.flush()
@@ -78,7 +79,7 @@ class ConsortiumService:
         """Append a sealed entry to the consortium's partner list."""
         rows = self._member_rows(consortium)
         if len(rows) >= MAX_MEMBERS:
-            raise TooManyMembers(f"A consortium has at most {MAX_MEMBERS} entries.")
+            raise TooManyMembers("A consortium has at most {limit} entries.", limit=MAX_MEMBERS)
         # Positions are never reused, so documents filed for a removed partner never attach
         # to a new one.
         position = (rows[-1].position + 1) if rows else 0

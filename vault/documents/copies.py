@@ -64,8 +64,8 @@ class WatermarkCopies:
             stamped = stamp_pdf_limited(plaintext, stamp)
         except SandboxError as error:
             raise NotWatermarkable(
-                f"This PDF could not be prepared for reading (unreadable: {error.reason})."
-            ) from None
+                "This PDF could not be prepared for reading (unreadable: {reason}).",
+                reason=error.reason) from None
         self.session.add(copy)
         self.session.flush()
         return stamped, copy

@@ -215,7 +215,7 @@ def declare(code: str) -> Response | tuple[str, int]:
                         form.description.data or "", form.period_from.data, form.period_to.data,
                         consortium=consortium, organization_name=form.organization.data)
     except InvalidDeclaration as error:
-        flash(_(str(error)), "error")
+        flash(error.translated(_), "error")
         return _declare_page(programme, form, 400)
     flash(_("Your declaration has been recorded."), "info")
     return redirect(url_for("conflicts.declarations", code=programme.code))
@@ -253,7 +253,7 @@ def challenge(submission_id: uuid.UUID) -> Response | tuple[str, int]:
         _service().challenge(actor(), submission, form.person.data or "",
                              form.reason.data or "")
     except InvalidChallenge as error:
-        flash(_(str(error)), "error")
+        flash(error.translated(_), "error")
         return render_template("conflicts/challenge.html", submission=submission,
                                form=form), 400
     flash(_("Your challenge has been recorded; the programme office will review it."), "info")
@@ -312,7 +312,7 @@ def decide(conflict_id: uuid.UUID) -> Response | tuple[str, int]:
         service.decide(actor(), conflict, form.decision.data == "confirm",
                        form.reason.data or "")
     except InvalidDecision as error:
-        flash(_(str(error)), "error")
+        flash(error.translated(_), "error")
         return _manage_page(programme, 400)
     flash(_("The decision has been recorded."), "info")
     return redirect(url_for("conflicts.manage", code=programme.code))
@@ -343,7 +343,7 @@ def record_sanction(code: str) -> Response | tuple[str, int]:
             raise InvalidSanction("Choose the reviewer, the date and the reason of the sanction.")
         service.record_sanction(actor(), person, form.imposed_on.data, form.reason.data or "")
     except InvalidSanction as error:
-        flash(_(str(error)), "error")
+        flash(error.translated(_), "error")
         return _manage_page(programme, 400)
     flash(_("The sanction has been recorded."), "info")
     return redirect(url_for("conflicts.manage", code=programme.code))

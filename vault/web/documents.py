@@ -102,7 +102,7 @@ def document_kind(submission: Submission, kind_id: str) -> DocumentKind:
             return definition.document_kind(kind_id)
     except KeyError:
         pass
-    raise UnknownKind(f"The programme has no document kind {kind_id!r}.")
+    raise UnknownKind("The programme has no document kind {kind}.", kind=repr(kind_id))
 
 
 # -- upload and download, shared by the UI and the API --------------------------------------
@@ -111,8 +111,8 @@ def receive_upload(submission: Submission, kind_id: str) -> DocumentVersion:
     """Stream the request body into a new document version (the caller commits)."""
     kind = document_kind(submission, kind_id)
     if request.content_length is not None and request.content_length > kind.max_size_bytes:
-        raise TooLarge(f"The file is larger than the limit of "
-                       f"{kind.max_size_bytes // 1048576} MiB.")
+        raise TooLarge("The file is larger than the limit of {limit} MiB.",
+                       limit=kind.max_size_bytes // 1048576)
     # Flask's global body limit is for forms; this route's limit is the kind's.
     request.max_content_length = kind.max_size_bytes + 1
     _disposition, options = parse_options_header(request.headers.get("Content-Disposition", ""))
@@ -308,7 +308,7 @@ def add_partner(submission_id: uuid.UUID) -> Response:
     try:
         runtime().documents(db()).check_open(submission)
     except DocumentError as error:
-        flash(_(str(error)), "error")
+        flash(error.translated(_), "error")
         return redirect(url_for("documents.submission_page", submission_id=submission.id))
     if not form.validate_on_submit():
         flash(_("Fill in every field of the partner (name up to 200 characters)."), "error")
@@ -319,7 +319,9 @@ def add_partner(submission_id: uuid.UUID) -> Response:
             kind=OrganizationKind(form.kind.data), role=form.role.data.strip(),
             contribution=form.contribution.data.strip(),
         )
-    except (ConsortiumError, ValueError) as error:
+    except ConsortiumError as error:
+        flash(error.translated(_), "error")
+    except ValueError as error:  # an organisation kind outside the form's choices
         flash(_(str(error)), "error")
     else:
         audit(Tag.PARTNER_LIST_CHANGED, target={"consortium": submission.consortium_id,
@@ -345,7 +347,7 @@ def remove_partner(submission_id: uuid.UUID, member_id: uuid.UUID) -> Response:
                               for item in runtime().documents(db()).listing(submission)),
         )
     except (ConsortiumError, DocumentError) as error:
-        flash(_(str(error)), "error")
+        flash(error.translated(_), "error")
     else:
         audit(Tag.PARTNER_LIST_CHANGED, target={"consortium": submission.consortium_id,
                                                 "change": "removed", "member": member_id})

@@ -115,7 +115,7 @@ def accept(code: str) -> Response | tuple[str, int]:
                              user_agent=info.user_agent, channel="web")
     except NdaError as error:
         # Nothing was stored; the page shows the current text again with the reason.
-        flash(_(str(error)), "error")
+        flash(error.translated(_), "error")
         return _page(programme, definition, form, error.status)
     flash(_("You accepted the NDA. Thank you."), "info")
     return redirect(url_for("nda.show", code=programme.code))
