@@ -8,7 +8,7 @@ from vault.audit.models import (
     AuditPending,
     AuditVerification,
 )
-from vault.conflicts.models import Affiliation, Conflict, Sanction
+from vault.conflicts.models import Affiliation, Conflict, ConflictDeclaration, Sanction
 from vault.consortia.models import Consortium, ConsortiumContact, ConsortiumMember
 from vault.db import Base
 from vault.documents.models import (
@@ -35,6 +35,7 @@ __all__ = [
     "AuditVerification",
     "Base",
     "Conflict",
+    "ConflictDeclaration",
     "Consortium",
     "ConsortiumContact",
     "ConsortiumMember",

@@ -24,6 +24,7 @@ from vault.conflicts.errors import InvalidAffiliation
 from vault.conflicts.models import (
     Affiliation,
     Conflict,
+    ConflictDeclaration,
     ConflictKind,
     ConflictSource,
     ConflictStatus,
@@ -40,6 +41,7 @@ from vault.programmes.models import Programme
 from vault.programmes.service import ProgrammeService
 
 _TABLE = Conflict.__tablename__
+_DECLARATIONS = ConflictDeclaration.__tablename__
 #: Who can have a conflict: the people who read consortia's material.
 EVALUATORS = (Role.REVIEWER, Role.OFFICER)
 
@@ -219,15 +221,24 @@ class ConflictRecords:
 
     def _add(self, programme_id: uuid.UUID, user_id: uuid.UUID, consortium: Consortium,
              source: ConflictSource, details: Mapping[str, Any],
-             created_by: uuid.UUID | None) -> Conflict:
+             created_by: uuid.UUID | None, declaration_id: uuid.UUID | None = None) -> Conflict:
         # The row id is the sealed details' associated data, so it is chosen before sealing.
         row = Conflict(id=new_id(), programme_id=programme_id, user_id=user_id,
                        consortium_id=consortium.id, source=source,
                        status=ConflictStatus.PENDING, created_by_id=created_by,
-                       created_at=self.clock())
+                       created_at=self.clock(), declaration_id=declaration_id)
         row.details_sealed = self._seal(row.id, details)
         self.session.add(row)
         return row
+
+    def declaration_details(self, declaration: ConflictDeclaration) -> dict[str, Any]:
+        """A declaration's opened details."""
+        return json.loads(self.cipher.open(_DECLARATIONS, "details", declaration.id,
+                                           declaration.details_sealed))
+
+    def _seal_declaration(self, row_id: uuid.UUID, details: Mapping[str, Any]) -> bytes:
+        text = json.dumps(details, ensure_ascii=False, sort_keys=True)
+        return self.cipher.seal(_DECLARATIONS, "details", row_id, text)
 
     def _seal(self, row_id: uuid.UUID, details: Mapping[str, Any]) -> bytes:
         text = json.dumps(details, ensure_ascii=False, sort_keys=True)
@@ -320,25 +331,25 @@ class ConflictDetection(ConflictRecords):
         created = self.detect_for_consortium(consortium, actor=actor)
         programme = consortium.programme
         listed = listed_organisations(self.session, self.cipher, consortium)
-        # Standing declarations against an organisation, one group per declaration.
-        groups: dict[str, tuple[Conflict, dict[str, Any], set[uuid.UUID]]] = {}
-        for row in self.session.scalars(select(Conflict).where(
-                Conflict.programme_id == programme.id,
-                Conflict.source == ConflictSource.DECLARED).order_by(Conflict.created_at)):
-            details = self._details(row)
-            if details.get("basis") == "organization":
-                group = groups.setdefault(details["declaration"], (row, details, set()))
-                group[2].add(row.consortium_id)
+        already = set(self.session.scalars(select(Conflict.declaration_id).where(
+            Conflict.consortium_id == consortium.id, Conflict.declaration_id.is_not(None))))
         declared = []
-        for first, details, matched in groups.values():
-            key = normalise_name(details["organization"] or "")
-            if consortium.id in matched or not key:
+        # Standing declarations against an organisation that this list now names.
+        for declaration in self.session.scalars(select(ConflictDeclaration).where(
+                ConflictDeclaration.programme_id == programme.id)
+                .order_by(ConflictDeclaration.created_at)):
+            if declaration.id in already:
+                continue
+            details = self.declaration_details(declaration)
+            key = normalise_name(details.get("organization") or "")
+            if details.get("basis") != "organization" or not key:
                 continue
             registered = registered_ids(self.session, key)
             if any(same_organisation(entry, registered, key) for entry in listed):
-                declared.append(self._add(programme.id, first.user_id, consortium,
+                declared.append(self._add(programme.id, declaration.user_id, consortium,
                                           ConflictSource.DECLARED, details,
-                                          created_by=first.created_by_id))
+                                          created_by=declaration.user_id,
+                                          declaration_id=declaration.id))
         self.session.flush()
         if declared:
             self.audit.record(Tag.CONFLICT_DECLARED, actor=actor, request=self.request, target={

@@ -43,6 +43,25 @@ class ConflictStatus(StrEnum):
     DISMISSED = "dismissed"
 
 
+class ConflictDeclaration(Base):
+    """What a person declared (회피): against a named consortium, or against an organisation by
+    name. An organisation declaration stands: it creates a conflict with every consortium that
+    lists the organisation, now or when a partner list names it later."""
+
+    __tablename__ = "conflict_declarations"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    programme_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("programmes.id", ondelete="RESTRICT"), index=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT"), index=True
+    )
+    #: Sealed JSON: kind, description, period, and the consortium id or the organisation name.
+    details_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Conflict(Base):
     """A person (reviewer or officer) has, or may have, a conflict with one consortium."""
 
@@ -64,6 +83,10 @@ class Conflict(Base):
     )
     #: Sealed JSON: kind, description, period, evidence of a detection, a challenge's reason.
     details_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The declaration this conflict comes from (declared conflicts only).
+    declaration_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("conflict_declarations.id", ondelete="RESTRICT"), index=True
+    )
     #: Who declared or challenged (``None`` when the vault detected it).
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="RESTRICT")

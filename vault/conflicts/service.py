@@ -31,6 +31,7 @@ from vault.conflicts.errors import (
 )
 from vault.conflicts.models import (
     Conflict,
+    ConflictDeclaration,
     ConflictKind,
     ConflictSource,
     ConflictStatus,
@@ -70,15 +71,17 @@ class ConflictView:
 
 @dataclass(frozen=True)
 class OwnDeclaration:
-    """What a person sees of a declaration they made against a named consortium."""
+    """What a person sees of a declaration they made: the consortium they named (with the
+    conflict's status), or the organisation they named (nothing about what it matched)."""
 
     id: uuid.UUID
-    consortium_name: str
+    consortium_name: str | None
+    organization: str | None
     kind: ConflictKind
     description: str
     period_from: date | None
     period_to: date | None
-    status: ConflictStatus
+    status: ConflictStatus | None
     created_at: datetime
 
 
@@ -126,17 +129,24 @@ class ConflictService(ConflictDetection):
             "period_to": period_to.isoformat() if period_to else None,
             "basis": "consortium" if consortium is not None else "organization",
             "organization": organization_name or None,
-            # Groups the conflicts one organisation declaration created.
-            "declaration": uuid.uuid4().hex,
+            "consortium": str(consortium.id) if consortium is not None else None,
         }
+        # The declaration stands on its own: one against an organisation that no consortium
+        # lists today still takes effect when a partner list names it later.
+        declaration = ConflictDeclaration(id=new_id(), programme_id=programme.id,
+                                          user_id=user.id, created_at=self.clock())
+        declaration.details_sealed = self._seal_declaration(declaration.id, details)
+        self.session.add(declaration)
+        self.session.flush()  # before the conflicts that refer to it
         targets = ([consortium] if consortium is not None
                    else self.listing(programme, organization_name))
         created = [self._add(programme.id, user.id, target, ConflictSource.DECLARED, details,
-                             created_by=user.id) for target in targets]
+                             created_by=user.id, declaration_id=declaration.id)
+                   for target in targets]
         self.session.flush()
         self.audit.record(Tag.CONFLICT_DECLARED, actor=actor, request=self.request, target={
-            "programme": programme.id, "conflicts": conflict_ids(created),
-            "basis": details["basis"]})
+            "programme": programme.id, "declaration": declaration.id,
+            "conflicts": conflict_ids(created), "basis": details["basis"]})
         return created
 
     # -- challenges (기피) -------------------------------------------------------------------
@@ -271,26 +281,30 @@ class ConflictService(ConflictDetection):
         ) for row in rows]
 
     def of_user(self, user: User, programme: Programme | None = None) -> list[OwnDeclaration]:
-        """What a person may see of their own conflicts: the declarations they made against a
-        named consortium. Detected and challenged conflicts are left out (they would reveal a
-        partner list or a challenger), and so are declarations against an organisation (which
-        consortia they matched would reveal partner lists)."""
-        query = select(Conflict).where(Conflict.user_id == user.id,
-                                       Conflict.created_by_id == user.id,
-                                       Conflict.source == ConflictSource.DECLARED)
+        """What a person may see of their own conflicts: the declarations they made, as they
+        made them. Detected and challenged conflicts are left out (they would reveal a partner
+        list or a challenger), and so is which consortia an organisation declaration matched
+        (that would reveal partner lists)."""
+        query = select(ConflictDeclaration).where(ConflictDeclaration.user_id == user.id)
         if programme is not None:
-            query = query.where(Conflict.programme_id == programme.id)
+            query = query.where(ConflictDeclaration.programme_id == programme.id)
         own = []
-        for row in self.session.scalars(query.order_by(Conflict.created_at.desc())):
-            details = self._details(row)
-            if details.get("basis") != "consortium":
-                continue
+        for row in self.session.scalars(query.order_by(ConflictDeclaration.created_at.desc())):
+            details = self.declaration_details(row)
+            status = None
+            consortium_name = None
+            if details.get("basis") == "consortium":
+                conflict = self.session.scalars(select(Conflict).where(
+                    Conflict.declaration_id == row.id).limit(1)).first()
+                if conflict is not None:
+                    consortium_name, status = conflict.consortium.name, conflict.status
             own.append(OwnDeclaration(
-                id=row.id, consortium_name=row.consortium.name,
+                id=row.id, consortium_name=consortium_name,
+                organization=details.get("organization"),
                 kind=ConflictKind(details["kind"]), description=details["description"],
                 period_from=_date(details.get("period_from")),
                 period_to=_date(details.get("period_to")),
-                status=row.status, created_at=row.created_at))
+                status=status, created_at=row.created_at))
         return own
 
     def effective_consortia(self, user: User | uuid.UUID) -> set[uuid.UUID]:

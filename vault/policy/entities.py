@@ -86,33 +86,38 @@ class EntityBuilder:
         """The principal's entities (Cedar JSON) for decisions on ``programme``'s material."""
         key = (actor, programme.id if programme else None)
         if key not in self._principals:
-            self._principals[key] = entities_json([self._principal(actor, programme)])
+            self._principals[key] = entities_json(self._principal(actor, programme))
         return self._principals[key]
 
-    def _principal(self, actor: Actor, programme: Programme | None) -> dict[str, object]:
+    def _principal(self, actor: Actor, programme: Programme | None) -> list[dict[str, object]]:
         uid = principal_ref(actor)
         if actor.role is None:
-            return _entity(uid)
+            return [_entity(uid)]
         assert actor.user_id is not None
         if actor.role is Role.APPLICANT:
-            contacts = self.session.scalars(select(ConsortiumContact.consortium_id).where(
-                ConsortiumContact.user_id == actor.user_id))
-            return _entity(uid, {"mfa": actor.mfa},
-                           parents=[EntityRef("Consortium", str(c)) for c in contacts])
+            # The consortia the applicant acts for come along with their programme as parent,
+            # so that ``principal in <programme>`` holds for the applicant's own programmes.
+            rows = self.session.execute(
+                select(Consortium.id, Consortium.programme_id).join(ConsortiumContact)
+                .where(ConsortiumContact.user_id == actor.user_id).order_by(Consortium.id))
+            consortia = [(EntityRef("Consortium", str(c)), EntityRef("Programme", str(p)))
+                         for c, p in rows]
+            return [_entity(uid, {"mfa": actor.mfa}, parents=[c for c, _p in consortia]),
+                    *(_entity(c, parents=[p]) for c, p in consortia)]
         if actor.role is Role.REVIEWER:
             version, expires = self._nda(actor.user_id, programme)
-            return _entity(uid, {
+            return [_entity(uid, {
                 "mfa": actor.mfa,
                 "nda_version": version,
                 "nda_expires": expires,
                 "assignments": self._assignments(actor.user_id, programme),
                 "conflicts": self._conflicts(actor.user_id),
                 "sanctioned": self._sanctioned(actor.user_id, programme),
-            })
+            })]
         if actor.role is Role.OFFICER:
-            return _entity(uid, {"mfa": actor.mfa, "conflicts": self._conflicts(actor.user_id),
-                                 "grants": self._grants(actor.user_id)})
-        return _entity(uid, {"mfa": actor.mfa})
+            return [_entity(uid, {"mfa": actor.mfa, "conflicts": self._conflicts(actor.user_id),
+                                  "grants": self._grants(actor.user_id)})]
+        return [_entity(uid, {"mfa": actor.mfa})]
 
     def _nda(self, user_id: uuid.UUID, programme: Programme | None) -> tuple[str, int]:
         if programme is None:

@@ -30,6 +30,7 @@ from vault.audit.verify import VerificationFailed
 from vault.identity.models import User
 from vault.policy.actions import Action
 from vault.web.context import audit, authorize, commit_so_far, db, runtime, user
+from vault.web.documents import load_document
 from vault.web.forms import EmptyForm
 from vault.web.i18n import KST
 from vault.web.i18n import gettext as _
@@ -147,7 +148,9 @@ def export() -> Response:
 @bp.get("/documents/<uuid:document_id>")
 def document_access(document_id: uuid.UUID) -> str:
     """Who uploaded, opened or was refused this document, and when."""
-    document = runtime().documents(db()).get(document_id)
+    # The document first, as anywhere else (404 when it may not be seen, like an id that does
+    # not exist), then the report itself.
+    document = load_document(document_id)
     authorize(Action.DOCUMENT_ACCESS_REPORT, target={"document": document.id})
     runtime().audit(db()).sequence()  # show every committed event
     rows = queries.document_access(db(), document.id)

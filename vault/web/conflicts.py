@@ -35,7 +35,16 @@ from vault.organizations.service import OrganizationService
 from vault.policy.actions import Action
 from vault.programmes.models import Programme
 from vault.programmes.service import ProgrammeService
-from vault.web.context import actor, audit_log, authorize, db, request_info, runtime, user
+from vault.web.context import (
+    actor,
+    audit_log,
+    authorize,
+    authorizer,
+    db,
+    request_info,
+    runtime,
+    user,
+)
 from vault.web.forms import EmptyForm
 from vault.web.i18n import gettext as _
 
@@ -278,11 +287,18 @@ def _manage_page(programme: Programme, status: int = 200) -> tuple[str, int]:
     me = actor().user_id
     mine = service.effective_consortia(me) if me else set()
     views = service.for_programme(programme, chosen_status, chosen_source)
+    # Details and evidence can name a consortium's partners: an officer who may not see that
+    # consortium's material (a conflict, no dual-control approval) sees that a conflict exists,
+    # not what it says.
+    consortia = list({v.conflict.consortium_id: v.conflict.consortium for v in views}.values())
+    decisions = authorizer().decide_many(actor(), Action.CONSORTIUM_VIEW, consortia)
+    withheld = {c.id for c, d in zip(consortia, decisions, strict=True) if not d.allowed}
     evaluators = service.evaluators()
     page = render_template(
         "conflicts/manage.html", programme=programme, views=views,
         can_decide={v.conflict.id: v.conflict.user_id != me
                     and v.conflict.consortium_id not in mine for v in views},
+        withheld=withheld,
         chosen_status=chosen_status.value if chosen_status else "",
         chosen_source=chosen_source.value if chosen_source else "",
         kinds=kind_labels(), statuses=status_labels(), sources=source_labels(),

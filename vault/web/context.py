@@ -107,6 +107,8 @@ def authorizer() -> Authorizer:
 
         g.authorizer = runtime().authorizer(db(), request=request_info(),
                                             record_denial=record_denial)
+    # Decisions and filtered listings are recorded: sequence them after the commit.
+    g.audit_appended = True
     return g.authorizer
 
 

@@ -44,7 +44,10 @@ def lookup() -> str:
         if copy is not None:
             # The lookup is an access to who-saw-what of that programme: decided and recorded.
             document = copy.version.document
-            if not allowed(Action.WATERMARK_LOOKUP, document.submission.consortium.programme):
+            # Who received a copy of a consortium's document is that consortium's material:
+            # an officer who may not see the document (a conflict) learns nothing.
+            if not (allowed(Action.WATERMARK_LOOKUP, document.submission.consortium.programme)
+                    and allowed(Action.DOCUMENT_VIEW, document)):
                 copy = None
             else:
                 authorize(Action.WATERMARK_LOOKUP, document.submission.consortium.programme,
