@@ -29,6 +29,7 @@ from vault.identity.errors import IdentityError, UnknownUser
 from vault.identity.models import Role
 from vault.keys import KeyProviderError
 from vault.policy.actions import Action, Actor
+from vault.policy.errors import PolicyError
 from vault.programmes.definition import DefinitionError
 from vault.programmes.service import ProgrammeService
 from vault.runtime import Runtime
@@ -85,7 +86,7 @@ def _create_app() -> Flask:
 
     try:
         return create_app(Settings.from_env())
-    except (SettingsError, DefinitionError) as error:
+    except (SettingsError, DefinitionError, PolicyError) as error:
         # Flask prints a full traceback for other exceptions, even for ``vault --help``.
         raise StartupError(str(error)) from None
 
@@ -324,6 +325,6 @@ def main() -> None:
     """Console entry point: settings and definition errors are one clear line, exit status 2."""
     try:
         cli.main(prog_name="vault")
-    except (SettingsError, DefinitionError) as error:
+    except (SettingsError, DefinitionError, PolicyError) as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)

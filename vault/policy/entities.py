@@ -122,10 +122,10 @@ class EntityBuilder:
     def _nda(self, user_id: uuid.UUID, programme: Programme | None) -> tuple[str, int]:
         if programme is None:
             return "", 0
-        latest = self.session.scalars(
-            select(NdaAcceptance)
+        latest = self.session.execute(
+            select(NdaAcceptance.nda_sha256, NdaAcceptance.expires_at)
             .where(NdaAcceptance.user_id == user_id, NdaAcceptance.programme_id == programme.id)
-            .order_by(NdaAcceptance.accepted_at.desc()).limit(1)
+            .order_by(NdaAcceptance.accepted_at.desc(), NdaAcceptance.id.desc()).limit(1)
         ).first()
         if latest is None:
             return "", 0

@@ -14,6 +14,7 @@ from typing import TypeVar
 from sqlalchemy.orm import Session
 
 from vault.audit.service import AuditLog, RequestInfo, Tag
+from vault.documents.models import Document
 from vault.policy.actions import Action, Actor
 from vault.policy.engine import Decision, PolicyEngine
 from vault.policy.entities import EntityBuilder, Resource, epoch, principal_ref, ref
@@ -48,16 +49,26 @@ class Authorizer:
     def decide_many(self, actor: Actor, action: Action, resources: Sequence[Resource]
                     ) -> list[Decision]:
         """Decisions for one actor and action on many resources, evaluated in batches (one per
-        programme, since the principal's NDA and assignments are per programme)."""
+        programme, since the principal's NDA and assignments are per programme).
+
+        Documents of one submission are decided alike, so one of them is evaluated for all:
+        the entity slice gives a document nothing but its submission (no entity refers to a
+        document), and the engine confirms that no policy names a particular document
+        (``documents_alike``). The decision is the same as evaluating each one.
+        """
         action = Action(action)  # an unknown action raises ValueError
+        representative: dict[object, int] = {}
+        classes = [self._class(resource) for resource in resources]
+        for index, key in enumerate(classes):
+            representative.setdefault(key, index)
         by_programme: dict[object, list[int]] = {}
         programmes = {}
-        for index, resource in enumerate(resources):
-            programme = self.builder.programme_of(resource)
+        for index in representative.values():
+            programme = self.builder.programme_of(resources[index])
             key = programme.id if programme else None
             programmes[key] = programme
             by_programme.setdefault(key, []).append(index)
-        decisions: list[Decision | None] = [None] * len(resources)
+        decided: dict[int, Decision] = {}
         now = epoch(self.clock())
         for key, indexes in by_programme.items():
             chosen = [resources[i] for i in indexes]
@@ -65,9 +76,13 @@ class Authorizer:
                 principal_ref(actor), action, [ref(r) for r in chosen],
                 principal_entities=self.builder.principal(actor, programmes[key]),
                 resource_entities=self.builder.resources(chosen), now=now)
-            for index, decision in zip(indexes, results, strict=True):
-                decisions[index] = decision
-        return [d for d in decisions if d is not None]
+            decided.update(zip(indexes, results, strict=True))
+        return [decided[representative[key]] for key in classes]
+
+    def _class(self, resource: Resource) -> object:
+        if isinstance(resource, Document) and self.engine.documents_alike:
+            return ("documents of", resource.submission_id)
+        return ref(resource)
 
     def allowed(self, actor: Actor, action: Action, resource: Resource) -> bool:
         """Whether the policies allow it (not recorded)."""
