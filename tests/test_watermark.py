@@ -281,8 +281,11 @@ def test_stamping_in_the_sandbox_gives_the_same_stamped_pdf():
 
 
 def test_watermark_error_in_the_sandbox_comes_back_as_itself():
-    with pytest.raises(WatermarkError, match="not a readable PDF"):
+    with pytest.raises(WatermarkError, match="not a readable PDF") as raised:
         stamp_pdf_limited(b"<html></html>", STAMP)
+    # The template and its values come back too, so the message can be shown translated.
+    assert raised.value.message_template == "The file is not a readable PDF ({problem})."
+    assert set(raised.value.values) == {"problem"}
     with pytest.raises(WatermarkError, match=r"^broken on page 3$"):
         run_limited(sandbox_targets.raise_watermark_error, "broken on page 3", **LIMITS,
                     passthrough=(WatermarkError,))

@@ -80,7 +80,8 @@ def run_limited(func: Callable[..., Any], *args: Any, cpu_seconds: int, memory_b
 
     ``func`` must be a module-level function (the child imports it by name). An exception
     raised by ``func`` that is an instance of one of ``passthrough`` is raised again in the
-    parent as that class, built from its message (so such classes take one message argument);
+    parent as that class, built from its message (so such classes take one message argument,
+    plus the ``values`` of a message template when the exception carries them);
     any other exception becomes ``SandboxError`` with the exception's type and message.
     """
     _context.set_forkserver_preload(_preload())  # takes effect when the server first starts
@@ -161,7 +162,8 @@ def _unpack(outcome: Any, exitcode: int | None, passthrough: tuple[type[Exceptio
         if outcome[0] == "ok":
             return outcome[1]
         if outcome[0] == "passthrough":
-            raise passthrough[outcome[1]](outcome[2])
+            index, message, values = outcome[1:]
+            raise passthrough[index](message, **values)
         if outcome[0] == "memory":
             raise SandboxError("memory limit exceeded")
         if outcome[0] == "error":
@@ -199,7 +201,10 @@ def _child_main(sender: multiprocessing.connection.Connection,
         outcome = ("memory",)
     except Exception as exc:
         matches = [i for i, cls in enumerate(passthrough) if isinstance(exc, cls)]
-        outcome = (("passthrough", matches[0], str(exc)) if matches
+        # A message with placeholders travels as its template and values, so the parent's
+        # error can still be shown translated (see ``vault.errors.DomainError``).
+        outcome = (("passthrough", matches[0], getattr(exc, "message_template", str(exc)),
+                    getattr(exc, "values", {})) if matches
                    else ("error", type(exc).__name__, str(exc)))
     try:
         sender.send(outcome)

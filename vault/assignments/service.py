@@ -31,11 +31,11 @@ from vault.assignments.errors import (
 )
 from vault.assignments.models import Assignment
 from vault.audit.service import AuditLog, RequestInfo, Tag
-from vault.conflicts.models import Conflict, ConflictSource, ConflictStatus, Sanction
+from vault.conflicts.models import Conflict, ConflictSource, ConflictStatus
+from vault.conflicts.rules import recent_sanction, rules_for
 from vault.consortia.models import Consortium
 from vault.documents.models import Submission
 from vault.identity.models import Role, User
-from vault.nda.models import NdaAcceptance
 from vault.policy.actions import Actor
 from vault.programmes.definition import CALL, ProgrammeDefinition, Stage
 from vault.programmes.models import Programme
@@ -176,12 +176,8 @@ class AssignmentService:
 
     def sanctioned_on(self, user: User, programme: Programme) -> date | None:
         """The latest sanction within the programme's exclusion period, if any."""
-        definition = self.definitions.get(programme.code)
-        years = definition.conflicts.sanction_years if definition else 3
-        since = _years_before(self.clock().date(), years)
-        return self.session.scalar(
-            select(func.max(Sanction.imposed_on))
-            .where(Sanction.user_id == user.id, Sanction.imposed_on > since))
+        return recent_sanction(self.session, user.id, rules_for(self.definitions, programme.code),
+                               self.clock().date())
 
     # -- changes ------------------------------------------------------------------------------
 
@@ -283,18 +279,6 @@ class AssignmentService:
             .where(Assignment.reviewer_id == user.id)
             .order_by(Assignment.programme_id, Assignment.stage, Consortium.name)))
 
-    def nda_accepted(self, user: User, programme: Programme) -> bool | None:
-        """Whether the user's latest acceptance is of the programme's current NDA and still
-        holds; ``None`` when the programme has no NDA (reviewers then read nothing)."""
-        definition = self.definitions.get(programme.code)
-        if definition is None or definition.nda is None:
-            return None
-        latest = self.session.scalars(
-            select(NdaAcceptance)
-            .where(NdaAcceptance.user_id == user.id, NdaAcceptance.programme_id == programme.id)
-            .order_by(NdaAcceptance.accepted_at.desc()).limit(1)).first()
-        return (latest is not None and latest.nda_sha256 == definition.nda.sha256
-                and self.clock() < latest.expires_at)
 
 
 def _target(programme: Programme, stage_id: str, submission: Submission,
@@ -302,10 +286,3 @@ def _target(programme: Programme, stage_id: str, submission: Submission,
     return {"programme": programme.code, "stage": stage_id, "submission": submission.id,
             "reviewer": reviewer.id, "consortium": submission.consortium_id}
 
-
-def _years_before(day: date, years: int) -> date:
-    """The same calendar day ``years`` earlier (28 February for a 29th in a common year)."""
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:
-        return day.replace(year=day.year - years, day=28)

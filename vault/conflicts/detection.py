@@ -29,6 +29,7 @@ from vault.conflicts.models import (
     ConflictSource,
     ConflictStatus,
 )
+from vault.conflicts.rules import rules_for, years_before
 from vault.consortia.models import Consortium
 from vault.consortia.service import ConsortiumService
 from vault.crypto import FieldCipher, LookupKey
@@ -67,14 +68,6 @@ def normalise_name(name: str) -> str:
     while len(words) > 1 and words[-1] in _SUFFIXES:
         words.pop()
     return " ".join(words)
-
-
-def years_before(day: date, years: int) -> date:
-    """The same calendar day ``years`` earlier (28 February for a 29 February)."""
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:
-        return day.replace(year=day.year - years, day=28)
 
 
 @dataclass(frozen=True)
@@ -248,8 +241,7 @@ class ConflictRecords:
         return json.loads(self.cipher.open(_TABLE, "details", row.id, row.details_sealed))
 
     def _rules(self, programme: Programme) -> ConflictRules:
-        definition = self.definitions.get(programme.code)
-        return definition.conflicts if definition else ConflictRules()
+        return rules_for(self.definitions, programme.code)
 
     def _evaluator(self, user_id: uuid.UUID | None, error: Exception) -> User:
         user = self.evaluator(user_id)

@@ -104,7 +104,8 @@ def stamp_pdf(data: bytes, stamp: Stamp) -> bytes:
     except Exception as exc:
         # Malformed input makes pypdf fail in many ways (PdfReadError, but also KeyError,
         # ValueError, RecursionError...): each means the same thing, this file can't be stamped.
-        raise WatermarkError(f"The file is not a readable PDF ({type(exc).__name__}).") from exc
+        raise WatermarkError("The file is not a readable PDF ({problem}).",
+                             problem=type(exc).__name__) from exc
     return out.getvalue()
 
 
@@ -363,7 +364,7 @@ def _visible_box(page: DictionaryObject, number: int) -> tuple[float, float, flo
         box = media
     if box[2] - box[0] < 1 or box[3] - box[1] < 1:
         # Fail closed: a page we cannot place the stamp on is not delivered unstamped.
-        raise WatermarkError(f"Page {number} has an empty page box.")
+        raise WatermarkError("Page {number} has an empty page box.", number=number)
     return box
 
 

@@ -235,7 +235,7 @@ class NdaService:
         latest = self.session.scalars(
             select(NdaAcceptance)
             .where(NdaAcceptance.user_id == user.id, NdaAcceptance.programme_id == programme.id)
-            .order_by(NdaAcceptance.accepted_at.desc()).limit(1)
+            .order_by(NdaAcceptance.accepted_at.desc(), NdaAcceptance.id.desc()).limit(1)
         ).first()
         return self._standing(latest, definition.nda, self.clock())
 

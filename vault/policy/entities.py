@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.assignments.models import Assignment
-from vault.conflicts.models import Conflict, ConflictStatus, Sanction
+from vault.conflicts.models import Conflict, ConflictStatus
+from vault.conflicts.rules import recent_sanction, rules_for
 from vault.consortia.models import Consortium, ConsortiumContact
 from vault.documents.models import Document, Submission
 from vault.grants.models import DualControlGrant
@@ -165,13 +166,8 @@ class EntityBuilder:
         return [EntityRef("Consortium", str(c)).attr() for c in consortia]
 
     def _sanctioned(self, user_id: uuid.UUID, programme: Programme | None) -> bool:
-        definition = self.definitions.get(programme.code) if programme else None
-        years = definition.conflicts.sanction_years if definition else 3
-        today = self.clock().date()
-        since = _years_before(today, years)
-        return self.session.scalar(
-            select(Sanction.id).where(Sanction.user_id == user_id, Sanction.imposed_on > since)
-            .limit(1)) is not None
+        rules = rules_for(self.definitions, programme.code if programme else None)
+        return recent_sanction(self.session, user_id, rules, self.clock().date()) is not None
 
     # -- resources ------------------------------------------------------------------------------
 
@@ -246,9 +242,3 @@ class EntityBuilder:
 def _sort_key(uid: EntityRef) -> tuple[str, str]:
     return uid.type, uid.id
 
-
-def _years_before(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:  # 29 February in a year that has none
-        return day.replace(year=day.year - years, day=28)

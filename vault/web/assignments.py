@@ -15,7 +15,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -37,6 +36,7 @@ from vault.assignments.errors import (
 from vault.assignments.service import AssignmentService, BulkResult
 from vault.documents.models import Submission
 from vault.identity.models import User
+from vault.nda.service import NdaService, NdaState
 from vault.policy.actions import Action
 from vault.programmes.definition import CALL, ProgrammeDefinition, Stage
 from vault.programmes.models import Programme
@@ -273,7 +273,8 @@ def reviewer_home() -> str:
                        for a in mine}.values())
     listed = {p.id for p in authorizer().permitted(actor(), Action.ASSIGNMENT_LIST, programmes)}
     now = runtime().clock()
-    nda = {p.id: assignments.nda_accepted(account, p) for p in programmes if p.id in listed}
+    ndas = NdaService(db(), clock=runtime().clock)
+    nda = {p.id: _nda_accepted(ndas, account, p) for p in programmes if p.id in listed}
     entries = []
     for assignment in mine:
         submission = assignment.submission
@@ -290,15 +291,16 @@ def reviewer_home() -> str:
             "assignment": assignment, "programme": programme, "stage": stage,
             "submission": submission, "consortium": submission.consortium, "window": window,
             "in_stage": submission.stage == assignment.stage,
-            "nda": nda[programme.id], "nda_url": _nda_url(programme.code),
+            "nda": nda[programme.id], "nda_url": url_for("nda.show", code=programme.code),
             "readable": allowed(Action.SUBMISSION_VIEW, submission),
         })
     return render_template("home/reviewer.html", entries=entries, mfa=actor().mfa,
                            mfa_enabled=account.mfa_enabled)
 
 
-def _nda_url(code: str) -> str:
-    # The NDA pages are another part's; link to them without depending on them.
-    if "nda.show" in current_app.view_functions:
-        return url_for("nda.show", code=code)
-    return f"/nda/{code}"
+def _nda_accepted(ndas: NdaService, account: User, programme: Programme) -> bool | None:
+    """Whether the reviewer holds the programme's current NDA (``None``: it has none yet)."""
+    definition = runtime().definitions.get(programme.code)
+    if definition is None or definition.nda is None:
+        return None
+    return ndas.status(account, programme, definition).state is NdaState.CURRENT

@@ -146,7 +146,6 @@ def authorize(action: Action, resource: Resource = None, *,
               denied: Exception | None = None) -> Decision:
     """The access check for the signed-in user, recorded (see ``Authorizer.authorize``): raises
     ``denied`` or ``AccessDenied`` on deny."""
-    g.audit_appended = True
     return authorizer().authorize(actor(), action, resource, target=target, denied=denied)
 
 
