@@ -8,15 +8,45 @@ add it to the matching ``*_KEYS`` set and read it in the matching ``_read_*`` fu
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import re
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date, datetime, time
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
+
+from vault.programmes.rules import (
+    PAGE_SIZE_TOLERANCE,
+    PAGE_SIZES,
+    ConsortiumRules,
+    Criterion,
+    Decision,
+    Heading,
+    PdfRules,
+    ResourceForm,
+    read_consortium,
+    read_criteria,
+    read_decision,
+    read_pdf_rules,
+    read_resources,
+)
+from vault.programmes.tables import MAX_TITLE_LENGTH, DefinitionError, Table
+from vault.programmes.tables import is_korean as _is_korean
+
+__all__ = [
+    "MAX_TITLE_LENGTH",
+    "PAGE_SIZES",
+    "PAGE_SIZE_TOLERANCE",
+    "ConsortiumRules",
+    "Criterion",
+    "Decision",
+    "DefinitionError",
+    "Heading",
+    "PdfRules",
+    "ResourceForm",
+]
 
 #: The value of ``current_stage`` while the call is open and no stage has started yet.
 CALL = "call"
@@ -26,9 +56,6 @@ PER_VALUES = ("consortium", "partner")
 
 #: Upper bound of ``max_size_mb``; beyond this a value is a typo, not a real limit.
 MAX_SIZE_MB_LIMIT = 100_000
-
-#: Titles are stored in ``String(300)`` columns.
-MAX_TITLE_LENGTH = 300
 
 PROGRAMME_KEYS = frozenset(
     {
@@ -42,6 +69,8 @@ PROGRAMME_KEYS = frozenset(
         "stages",
         "nda",
         "conflicts",
+        "consortium",
+        "resources",
     }
 )
 NDA_KEYS = frozenset({"text", "accepted_until"})
@@ -49,9 +78,10 @@ CONFLICT_KEYS = frozenset({"affiliation_years", "sanction_years", "dual_control_
 #: Upper bound of the year counts of the conflict rules (beyond it a value is a typo).
 MAX_RULE_YEARS = 50
 DOCUMENT_KIND_KEYS = frozenset(
-    {"id", "title_ko", "title_en", "media_types", "max_size_mb", "required", "per"}
+    {"id", "title_ko", "title_en", "media_types", "max_size_mb", "required", "per", "screening"}
 )
-STAGE_KEYS = frozenset({"id", "title_ko", "title_en", "review_opens", "review_closes"})
+STAGE_KEYS = frozenset({"id", "title_ko", "title_en", "review_opens", "review_closes",
+                        "criteria", "decision", "keep", "eliminate"})
 
 _CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -60,22 +90,6 @@ _ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _MEDIA_NAME = r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}"
 _MEDIA_TYPE_RE = re.compile(rf"^{_MEDIA_NAME}/{_MEDIA_NAME}$")
 _MEDIA_TYPES_PROBLEM = 'must be a non-empty list of media types like "application/pdf"'
-
-
-class DefinitionError(ValueError):
-    """A programme definition file is unreadable or invalid."""
-
-    def __init__(self, file: str, field: str | None, problem: str) -> None:
-        self.file = file
-        self.field = field
-        self.problem = problem
-        where = f"{file}: {field}" if field else file
-        super().__init__(f"{where}: {problem}")
-
-
-def _is_korean(locale: str) -> bool:
-    # Accept "ko", "ko-KR" and "ko_KR"; everything else falls back to English.
-    return re.split(r"[-_]", locale, maxsplit=1)[0].lower() == "ko"
 
 
 @dataclass(frozen=True)
@@ -89,6 +103,8 @@ class DocumentKind:
     max_size_bytes: int
     required: bool
     per: Literal["consortium", "partner"]
+    #: What screening checks in the kind's PDF versions.
+    screening: PdfRules = field(default_factory=PdfRules)
 
     def title(self, locale: str) -> str:
         """The title in the given locale (Korean or English)."""
@@ -104,6 +120,9 @@ class Stage:
     title_en: str
     review_opens: datetime
     review_closes: datetime
+    criteria: tuple[Criterion, ...] = ()
+    #: How the stage decides who goes on; ``None`` until the definition says.
+    decision: Decision | None = None
 
     def title(self, locale: str) -> str:
         """The title in the given locale (Korean or English)."""
@@ -155,6 +174,9 @@ class ProgrammeDefinition:
     #: ``None`` when the programme has no NDA yet: reviewers then read nothing.
     nda: NdaTerms | None = None
     conflicts: ConflictRules = ConflictRules()
+    consortium: ConsortiumRules = field(default_factory=ConsortiumRules)
+    #: ``None`` when the programme asks for no resource request.
+    resources: ResourceForm | None = None
 
     def title(self, locale: str) -> str:
         """The title in the given locale (Korean or English)."""
@@ -175,79 +197,8 @@ class ProgrammeDefinition:
         raise KeyError(f"programme {self.code!r} has no stage {id!r}")
 
 
-class _Table:
-    """One TOML table being read: tracks its dotted path and which keys were consumed."""
-
-    def __init__(self, file: str, path: str, data: dict[str, Any], allowed: frozenset[str]):
-        self.file = file
-        self.path = path
-        self.data = data
-        self.allowed = allowed
-
-    def field(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def error(self, key: str, problem: str) -> DefinitionError:
-        return DefinitionError(self.file, self.field(key), problem)
-
-    def check_keys(self) -> None:
-        # Checked first so a misspelt key is reported as a typo rather than as "missing".
-        for key in sorted(set(self.data) - self.allowed):
-            close = difflib.get_close_matches(key, sorted(self.allowed), n=1)
-            hint = f'; did you mean "{close[0]}"?' if close else ""
-            raise self.error(key, f"unknown key{hint}")
-
-    def get(self, key: str) -> Any:
-        if key not in self.data:
-            raise self.error(key, "required key is missing")
-        return self.data[key]
-
-    def slug(self, key: str, pattern: re.Pattern[str], shape: str) -> str:
-        value = self.get(key)
-        if not isinstance(value, str) or not pattern.fullmatch(value):
-            raise self.error(key, f"must be {shape}, got {value!r}")
-        return value
-
-    def title(self, key: str) -> str:
-        value = self.get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise self.error(key, "must be a non-empty string")
-        if len(value) > MAX_TITLE_LENGTH:
-            raise self.error(key, f"must be at most {MAX_TITLE_LENGTH} characters")
-        return value
-
-    def aware_datetime(self, key: str) -> datetime:
-        value = self.get(key)
-        # A local date-time would be read in whatever zone the server runs in, and a deadline
-        # must mean the same instant for everybody, so an explicit offset is required.
-        if isinstance(value, datetime):
-            if value.tzinfo is None:
-                raise self.error(
-                    key,
-                    "must have a UTC offset, e.g. 2027-01-15T18:00:00+09:00 (got a local "
-                    "date-time without offset)",
-                )
-            return value
-        if isinstance(value, date | time):
-            kind = "a date" if isinstance(value, date) else "a time"
-            raise self.error(
-                key,
-                f"must be a date-time with a UTC offset, e.g. 2027-01-15T18:00:00+09:00 "
-                f"(got {kind})",
-            )
-        raise self.error(key, f"must be a date-time with a UTC offset, got {value!r}")
-
-    def array_of_tables(self, key: str) -> list[dict[str, Any]]:
-        value = self.get(key)
-        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-            raise self.error(key, f"must be an array of tables ([[{key}]])")
-        if not value:
-            raise self.error(key, "must have at least one entry")
-        return value
-
-
 def _read_document_kind(file: str, index: int, data: dict[str, Any]) -> DocumentKind:
-    table = _Table(file, f"document_kinds[{index}]", data, DOCUMENT_KIND_KEYS)
+    table = Table(file, f"document_kinds[{index}]", data, DOCUMENT_KIND_KEYS)
     table.check_keys()
     kind_id = table.slug("id", _ID_RE, "a lowercase identifier like proposal or budget_plan")
     title_ko = table.title("title_ko")
@@ -284,6 +235,10 @@ def _read_document_kind(file: str, index: int, data: dict[str, Any]) -> Document
     if per not in PER_VALUES:
         raise table.error("per", f'must be "consortium" or "partner", got {per!r}')
 
+    screening = read_pdf_rules(table)
+    if screening != PdfRules() and "application/pdf" not in media_types:
+        raise table.error("screening", "applies to PDF versions, but the kind accepts no "
+                                       "application/pdf")
     return DocumentKind(
         id=kind_id,
         title_ko=title_ko,
@@ -292,11 +247,12 @@ def _read_document_kind(file: str, index: int, data: dict[str, Any]) -> Document
         max_size_bytes=max_size_mb * 1024 * 1024,
         required=required,
         per=per,
+        screening=screening,
     )
 
 
 def _read_stage(file: str, index: int, data: dict[str, Any]) -> Stage:
-    table = _Table(file, f"stages[{index}]", data, STAGE_KEYS)
+    table = Table(file, f"stages[{index}]", data, STAGE_KEYS)
     table.check_keys()
     stage_id = table.slug("id", _ID_RE, "a lowercase identifier like written or stage_1")
     if stage_id == CALL:
@@ -309,14 +265,15 @@ def _read_stage(file: str, index: int, data: dict[str, Any]) -> Stage:
     review_closes = table.aware_datetime("review_closes")
     if not review_opens < review_closes:
         raise table.error("review_closes", "must be after review_opens")
-    return Stage(stage_id, title_ko, title_en, review_opens, review_closes)
+    return Stage(stage_id, title_ko, title_en, review_opens, review_closes,
+                 criteria=read_criteria(table), decision=read_decision(table))
 
 
 def _read_nda(path: Path, data: Any) -> NdaTerms:
     file = path.name
     if not isinstance(data, dict):
         raise DefinitionError(file, "nda", "must be a table ([nda])")
-    table = _Table(file, "nda", data, NDA_KEYS)
+    table = Table(file, "nda", data, NDA_KEYS)
     table.check_keys()
     name = table.get("text")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
@@ -339,7 +296,7 @@ def _read_nda(path: Path, data: Any) -> NdaTerms:
 def _read_conflicts(file: str, data: Any) -> ConflictRules:
     if not isinstance(data, dict):
         raise DefinitionError(file, "conflicts", "must be a table ([conflicts])")
-    table = _Table(file, "conflicts", data, CONFLICT_KEYS)
+    table = Table(file, "conflicts", data, CONFLICT_KEYS)
     table.check_keys()
     defaults = ConflictRules()
     values: dict[str, int] = {}
@@ -364,7 +321,7 @@ def _unique(file: str, array: str, ids: Iterable[str]) -> None:
 
 def _read_programme(path: Path, data: dict[str, Any], sha256: str) -> ProgrammeDefinition:
     file = path.name
-    table = _Table(file, "", data, PROGRAMME_KEYS)
+    table = Table(file, "", data, PROGRAMME_KEYS)
     table.check_keys()
     code = table.slug("code", _CODE_RE, "a lowercase slug like sovereign-ai-2025")
     if code != path.stem:
@@ -408,6 +365,9 @@ def _read_programme(path: Path, data: dict[str, Any], sha256: str) -> ProgrammeD
 
     nda = _read_nda(path, data["nda"]) if "nda" in data else None
     conflicts = _read_conflicts(file, data["conflicts"]) if "conflicts" in data else ConflictRules()
+    consortium = (read_consortium(file, data["consortium"]) if "consortium" in data
+                  else ConsortiumRules())
+    resources = read_resources(file, data["resources"]) if "resources" in data else None
 
     return ProgrammeDefinition(
         code=code,
@@ -422,6 +382,8 @@ def _read_programme(path: Path, data: dict[str, Any], sha256: str) -> ProgrammeD
         sha256=sha256,
         nda=nda,
         conflicts=conflicts,
+        consortium=consortium,
+        resources=resources,
     )
 
 
