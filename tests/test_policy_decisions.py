@@ -102,7 +102,11 @@ def _deny(actor: str, facts: tuple[str, ...], action: Action, target: str,
 # -- applicants: their own consortium, nothing of another ---------------------------------------
 
 _SUBMISSION_ACTIONS = (A.SUBMISSION_VIEW, A.PARTNER_LIST_VIEW, A.PARTNER_LIST_EDIT,
-                       A.DOCUMENT_UPLOAD, A.CONFLICT_CHALLENGE)
+                       A.DOCUMENT_UPLOAD, A.CONFLICT_CHALLENGE, A.SUBMISSION_SUBMIT,
+                       A.SUBMISSION_WITHDRAW, A.RESOURCE_REQUEST_VIEW, A.RESOURCE_REQUEST_EDIT,
+                       A.SCREENING_VIEW)
+#: Programme-wide screening work: officers (and, for screening, the operator) only.
+_SCREENING_PROGRAMME_ACTIONS = (A.SCREENING_RUN, A.SCREENING_REPORT, A.RESOURCE_REQUEST_TOTALS)
 _DOCUMENT_ACTIONS = (A.DOCUMENT_VIEW, A.DOCUMENT_READ)
 
 APPLICANT_ROWS = [
@@ -129,6 +133,9 @@ APPLICANT_ROWS = [
            "applicant-reads-own-documents"),
     _deny("applicant_alpha", (), A.NDA_ACCEPT, "programme"),
     _deny("applicant_alpha", (), A.ASSIGNMENT_LIST, "programme"),
+    # Their own checklist, never the decision or another's screening.
+    _deny("applicant_alpha", (), A.SCREENING_DECIDE, "alpha.submission"),
+    *(_deny("applicant_alpha", (), a, "programme") for a in _SCREENING_PROGRAMME_ACTIONS),
     _deny("applicant_alpha", (), A.AUDIT_LOG_VIEW, "system"),
     _deny("applicant_alpha", (), A.USER_LIST, "system"),
 ]
@@ -177,9 +184,13 @@ REVIEWER_ROWS = [
     for _label, facts, mfa, allowed, forbids in REVIEWER_STATES
     for action, (target, permit) in REVIEWER_READS.items()
 ] + [
-    # Never, even fully qualified: writing, uploading, challenging, the consortium page.
+    # Never, even fully qualified: writing, uploading, challenging, screening, the resource
+    # request, the consortium page.
     *(_deny("reviewer", READY, a, "alpha.submission")
-      for a in (A.PARTNER_LIST_EDIT, A.DOCUMENT_UPLOAD, A.CONFLICT_CHALLENGE)),
+      for a in (A.PARTNER_LIST_EDIT, A.DOCUMENT_UPLOAD, A.CONFLICT_CHALLENGE,
+                A.SUBMISSION_SUBMIT, A.SUBMISSION_WITHDRAW, A.RESOURCE_REQUEST_VIEW,
+                A.RESOURCE_REQUEST_EDIT, A.SCREENING_VIEW, A.SCREENING_DECIDE)),
+    *(_deny("reviewer", READY, a, "programme") for a in _SCREENING_PROGRAMME_ACTIONS),
     _deny("reviewer", READY, A.CONSORTIUM_VIEW, "alpha"),
     # Another consortium's material is not theirs to read.
     _deny("reviewer", READY, A.DOCUMENT_READ, "beta.document"),
@@ -203,7 +214,8 @@ REVIEWER_ROWS = [
 
 _MATERIAL = {A.CONSORTIUM_VIEW: "alpha", A.SUBMISSION_VIEW: "alpha.submission",
              A.PARTNER_LIST_VIEW: "alpha.submission", A.DOCUMENT_VIEW: "alpha.document",
-             A.DOCUMENT_READ: "alpha.document"}
+             A.DOCUMENT_READ: "alpha.document", A.RESOURCE_REQUEST_VIEW: "alpha.submission",
+             A.SCREENING_VIEW: "alpha.submission"}
 UNCONFLICTED = "officer-reads-unconflicted-material"
 DUAL_CONTROL = "officer-reads-with-dual-control"
 
@@ -223,7 +235,16 @@ OFFICER_ROWS = [
           "alpha.submission"),
     # Officers read; they never write a consortium's application.
     *(_deny("officer", (), a, "alpha.submission")
-      for a in (A.PARTNER_LIST_EDIT, A.DOCUMENT_UPLOAD, A.CONFLICT_CHALLENGE)),
+      for a in (A.PARTNER_LIST_EDIT, A.DOCUMENT_UPLOAD, A.CONFLICT_CHALLENGE,
+                A.SUBMISSION_SUBMIT, A.SUBMISSION_WITHDRAW, A.RESOURCE_REQUEST_EDIT)),
+    # The screening decision: never by a conflicted officer, not even with dual control.
+    _allow("officer", (), A.SCREENING_DECIDE, "alpha.submission", "officer-decides-screening"),
+    _deny("officer", ("officer-conflict",), A.SCREENING_DECIDE, "alpha.submission",
+          "guard-conflicted-officer-decides-nothing"),
+    _deny("officer", ("officer-conflict", "grant"), A.SCREENING_DECIDE, "alpha.submission",
+          "guard-conflicted-officer-decides-nothing"),
+    _allow("officer", ("officer-conflict",), A.SCREENING_DECIDE, "beta.submission",
+           "officer-decides-screening"),
     # Dual control: only a conflicted officer asks, only another unconflicted officer approves.
     _allow("officer", ("officer-conflict",), A.GRANT_REQUEST, "alpha",
            "officer-requests-dual-control"),
@@ -235,7 +256,8 @@ OFFICER_ROWS = [
           A.GRANT_APPROVE, "grant"),
     *(_allow("officer", (), a, "programme", "officer-manages-programme")
       for a in (A.PROGRAMME_VIEW, A.PROGRAMME_MANAGE, A.ASSIGNMENT_MANAGE, A.ASSIGNMENT_LIST,
-                A.CONFLICT_MANAGE, A.NDA_VIEW, A.NDA_REPORT, A.WATERMARK_LOOKUP)),
+                A.CONFLICT_MANAGE, A.NDA_VIEW, A.NDA_REPORT, A.WATERMARK_LOOKUP,
+                *_SCREENING_PROGRAMME_ACTIONS)),
     _deny("officer", (), A.NDA_ACCEPT, "programme"),
     _allow("officer", (), A.DOCUMENT_ACCESS_REPORT, "system", "officer-reads-access-report"),
     _deny("officer", (), A.AUDIT_LOG_VIEW, "system"),
@@ -257,6 +279,10 @@ AUDITOR_ROWS = [
     _deny("auditor", (), A.PARTNER_LIST_EDIT, "alpha.submission"),
     _deny("auditor", (), A.USER_LIST, "system"),
     _deny("auditor", (), A.KEY_MANAGE, "system"),
+    # Resource requests are a consortium's plans, not metadata.
+    _deny("auditor", (), A.RESOURCE_REQUEST_VIEW, "alpha.submission"),
+    _deny("auditor", (), A.SCREENING_DECIDE, "alpha.submission"),
+    *(_deny("auditor", (), a, "programme") for a in _SCREENING_PROGRAMME_ACTIONS),
 ]
 
 ADMIN_ROWS = [
@@ -266,6 +292,7 @@ ADMIN_ROWS = [
     *(_deny("admin", (), a, "alpha.submission")
       for a in (A.PARTNER_LIST_EDIT, A.DOCUMENT_UPLOAD)),
     _deny("admin", (), A.PROGRAMME_MANAGE, "programme"),
+    *(_deny("admin", (), a, "programme") for a in _SCREENING_PROGRAMME_ACTIONS),
     _deny("admin", (), A.AUDIT_LOG_VIEW, "system"),
 ]
 
@@ -273,6 +300,8 @@ OPERATOR_ROWS = [
     *(_allow("operator", (), a, "system", "operator-runs-the-vault")
       for a in (A.USER_LIST, A.USER_MANAGE, A.KEY_MANAGE, A.AUDIT_LOG_EXPORT, A.AUDIT_LOG_CHECK)),
     _deny("operator", (), A.AUDIT_LOG_VIEW, "system"),
+    *(_allow("operator", (), a, "programme", "operator-screens-programme")
+      for a in (A.SCREENING_RUN, A.SCREENING_REPORT)),
 ]
 
 EVERYONE_ROWS = [

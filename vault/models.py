@@ -23,6 +23,15 @@ from vault.identity.models import ApiToken, LoginThrottle, RecoveryCode, Role, U
 from vault.nda.models import NdaAcceptance, NdaVersion
 from vault.organizations.models import Organization, OrganizationKind
 from vault.programmes.models import Programme
+from vault.resources.models import ResourceRequest
+from vault.screening.models import (
+    CheckResult,
+    PdfAnalysis,
+    ScreeningFinding,
+    ScreeningRun,
+    SubmissionEvent,
+    SubmissionReceipt,
+)
 
 __all__ = [
     "Affiliation",
@@ -34,6 +43,7 @@ __all__ = [
     "AuditPending",
     "AuditVerification",
     "Base",
+    "CheckResult",
     "Conflict",
     "ConflictDeclaration",
     "Consortium",
@@ -47,11 +57,17 @@ __all__ = [
     "NdaVersion",
     "Organization",
     "OrganizationKind",
+    "PdfAnalysis",
     "Programme",
     "RecoveryCode",
+    "ResourceRequest",
     "Role",
     "Sanction",
+    "ScreeningFinding",
+    "ScreeningRun",
     "Submission",
+    "SubmissionEvent",
+    "SubmissionReceipt",
     "SubmissionState",
     "User",
     "WatermarkCopy",

@@ -60,6 +60,8 @@ class Submission(Base):
     #: The stage the submission is in: ``call`` while the call runs, then a stage id of the
     #: programme definition. Reviewers assigned to that stage may read it during its window.
     stage: Mapped[str] = mapped_column(String(64), default="call", server_default="call")
+    #: While returned: corrections are accepted until then (``None`` otherwise).
+    correction_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     consortium: Mapped[Consortium] = relationship(lazy="joined")

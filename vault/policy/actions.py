@@ -23,11 +23,26 @@ class Action(StrEnum):
     ASSIGNMENT_LIST = "assignment:list"
     ASSIGNMENT_MANAGE = "assignment:manage"
     WATERMARK_LOOKUP = "watermark:lookup"
+    #: Screen every submission of the programme (a run of the automatic checks).
+    SCREENING_RUN = "screening:run"
+    #: The programme's screening overview and its exports.
+    SCREENING_REPORT = "screening:report"
+    #: Programme totals of the resource requests, for the budget deliberation.
+    RESOURCE_REQUEST_TOTALS = "resource-request:totals"
     CONSORTIUM_VIEW = "consortium:view"
     SUBMISSION_VIEW = "submission:view"
     PARTNER_LIST_VIEW = "partner-list:view"
     PARTNER_LIST_EDIT = "partner-list:edit"
     DOCUMENT_UPLOAD = "document:upload"
+    #: Submit (or resubmit, or recall before the deadline) the submission.
+    SUBMISSION_SUBMIT = "submission:submit"
+    SUBMISSION_WITHDRAW = "submission:withdraw"
+    RESOURCE_REQUEST_VIEW = "resource-request:view"
+    RESOURCE_REQUEST_EDIT = "resource-request:edit"
+    #: A submission's screening checklist, findings and decision.
+    SCREENING_VIEW = "screening:view"
+    #: Decide eligible, returned or ineligible.
+    SCREENING_DECIDE = "screening:decide"
     #: A document's metadata: versions, sizes, hashes, file names.
     DOCUMENT_VIEW = "document:view"
     #: A document's content.

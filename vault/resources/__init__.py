@@ -1,0 +1,1 @@
+"""Resource requests: GPUs, data budget and talent support, sealed per field."""

@@ -1,0 +1,1 @@
+"""Screening: completeness and eligibility checks before the written evaluation."""
