@@ -32,6 +32,8 @@ from vault.web import (
     misc,
     nda,
     programmes,
+    resources,
+    screening,
     security,
     watermarks,
 )
@@ -93,7 +95,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     security.init_app(app)
     for blueprint in (auth.bp, account.bp, home.bp, programmes.bp, documents.bp, audit.bp,
                       nda.bp, conflicts.bp, assignments.bp, grants.bp, watermarks.bp,
-                      api.bp, misc.i18n_bp, misc.health_bp):
+                      screening.bp, resources.bp, api.bp, misc.i18n_bp, misc.health_bp):
         app.register_blueprint(blueprint)
 
     @app.after_request

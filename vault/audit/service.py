@@ -68,6 +68,17 @@ class Tag(StrEnum):
     GRANT_APPROVED = "grant:approved"
     GRANT_REVOKED = "grant:revoked"
     WATERMARK_LOOKED_UP = "watermark:looked-up"
+    SUBMISSION_SUBMITTED = "submission:submitted"
+    SUBMISSION_RECALLED = "submission:recalled"
+    SUBMISSION_RESUBMITTED = "submission:resubmitted"
+    SUBMISSION_WITHDRAWN = "submission:withdrawn"
+    #: A submission entered an evaluation stage (only eligible ones may).
+    SUBMISSION_STAGE_ENTERED = "submission:stage-entered"
+    SCREENING_RAN = "screening:ran"
+    SCREENING_DECIDED = "screening:decided"
+    SCREENING_REPORT_EXPORTED = "screening:report-exported"
+    RESOURCE_REQUEST_SAVED = "resource-request:saved"
+    RESOURCE_TOTALS_EXPORTED = "resource-request:totals-exported"
 
 
 @dataclass(frozen=True)

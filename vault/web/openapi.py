@@ -154,6 +154,8 @@ def openapi_document() -> dict[str, Any]:
 
 def _capability_paths() -> dict[str, Any]:
     """Paths described by the API modules of other capabilities (``OPENAPI_PATHS``)."""
-    from vault.web import api_nda  # imported late: those modules import the API blueprint
+    # imported late: those modules import the API blueprint
+    from vault.web import api_nda, api_resources, api_screening
 
-    return {**api_nda.OPENAPI_PATHS}
+    return {**api_nda.OPENAPI_PATHS, **api_screening.OPENAPI_PATHS,
+            **api_resources.OPENAPI_PATHS}
