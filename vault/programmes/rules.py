@@ -90,7 +90,9 @@ class Range:
     maximum: int
 
     def __contains__(self, value: object) -> bool:
-        return isinstance(value, int) and self.minimum <= value <= self.maximum
+        # bool is an int in Python; ``True`` is not a count.
+        return (isinstance(value, int) and not isinstance(value, bool)
+                and self.minimum <= value <= self.maximum)
 
 
 @dataclass(frozen=True)
