@@ -58,7 +58,7 @@ from vault.conflicts.models import Affiliation, Conflict, ConflictKind, Sanction
 from vault.conflicts.service import ConflictService
 from vault.consortia.models import Consortium, ConsortiumMember
 from vault.db import unit_of_work
-from vault.documents.models import Document, DocumentVersion, WatermarkCopy
+from vault.documents.models import Document, DocumentVersion, Submission, WatermarkCopy
 from vault.grants.models import DualControlGrant
 from vault.identity.models import Role, User
 from vault.nda.models import NdaAcceptance
@@ -66,7 +66,14 @@ from vault.organizations.models import OrganizationKind
 from vault.organizations.service import OrganizationService
 from vault.policy.actions import Actor
 from vault.programmes.service import ProgrammeService
+from vault.resources.models import ResourceRequest
 from vault.runtime import Runtime
+from vault.screening.models import (
+    ScreeningFinding,
+    ScreeningRun,
+    SubmissionEvent,
+    SubmissionReceipt,
+)
 from vault.settings import DEMO_MARKER, Settings
 
 #: Who asks, in the order of the matrix's columns.
@@ -385,6 +392,13 @@ def snapshot(runtime: Runtime) -> dict[str, list[tuple[str, ...]]]:
                             DualControlGrant.revoked_at),
             "acceptances": _rows(session, NdaAcceptance.id, NdaAcceptance.expires_at),
             "verifications": _rows(session, AuditVerification.id),
+            "submissions": _rows(session, Submission.id, Submission.state, Submission.stage),
+            "submission_events": _rows(session, SubmissionEvent.id),
+            "receipts": _rows(session, SubmissionReceipt.id),
+            "screening_runs": _rows(session, ScreeningRun.id),
+            "findings": _rows(session, ScreeningFinding.id),
+            "resource_requests": _rows(session, ResourceRequest.submission_id,
+                                       ResourceRequest.gpu_count_sealed),
         }
 
 
