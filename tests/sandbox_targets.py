@@ -6,10 +6,15 @@ importable module rather than in the test file.
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import os
 import signal
+import socket
 import time
 from pathlib import Path
+
+import pypdf
 
 from vault.documents.watermark import WatermarkError
 
@@ -55,3 +60,28 @@ def exit_abruptly(code: int) -> None:
 def crash() -> None:
     """Die from a segmentation fault, as a crashing C extension would."""
     os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def open_sockets(host: str, port: int) -> dict[str, str]:
+    """Try each kind of socket; say for each "ok" or the error it failed with."""
+    outcomes = {}
+    attempts = {
+        "inet": lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM).close(),
+        "inet6": lambda: socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close(),
+        "netlink": lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW).close(),
+        "packet": lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW).close(),
+        "connect": lambda: socket.create_connection((host, port), timeout=2).close(),
+        "unix": lambda: [end.close() for end in socket.socketpair(socket.AF_UNIX)],
+    }
+    for name, attempt in attempts.items():
+        try:
+            attempt()
+            outcomes[name] = "ok"
+        except OSError as exc:
+            outcomes[name] = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+    return outcomes
+
+
+def pypdf_configuration() -> dict[str, object]:
+    """pypdf's limits in force here (its configuration, as a dict)."""
+    return dataclasses.asdict(pypdf.get_configuration())

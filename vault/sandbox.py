@@ -21,20 +21,42 @@ in its process and makes the CPU limit a limit per call.
 
 Arguments and the result travel over a pipe (pickled), never through files: the data is
 plaintext of confidential documents. Core dumps are switched off in the child for the same
-reason. This is a resource limit, not a privilege boundary: the child runs as the same user,
-so a child that is taken over could do what the parent can (seccomp or a separate user would
-be needed for that); the pickled result is trusted no more than the child is.
+reason.
+
+The child has no network. A parser that is taken over by a crafted file could otherwise send
+the plaintext it holds anywhere, or reach the database on loopback. Before it reads its input
+the child installs a seccomp filter (with ``PR_SET_NO_NEW_PRIVS``, so no privilege is needed):
+``socket()`` fails with ``EACCES`` for every address family but ``AF_UNIX``, and so does
+``io_uring_setup`` (io_uring can open sockets without the ``socket`` system call), as does
+every system call made through another architecture's entry (x86_64's x32 and i386 ones), which
+the filter's numbers would not describe. The filter cannot be removed, and children of the
+child inherit it. The child holds no network socket to begin with: the fork server was started
+with fork+exec and passes on only the pipes of each call (``multiprocessing`` pipes are
+``os.pipe``, not sockets). On a machine where the filter cannot be installed (an architecture
+other than x86_64 and aarch64, or a kernel without seccomp) the call fails with "network
+isolation unavailable" instead of running unisolated. When the server runs as root the child
+also moves into a new, empty network namespace first (about a millisecond); that is belt and
+braces, the filter is the guarantee.
+
+Beyond that this is a resource limit, not a privilege boundary: the child runs as the same
+user and can read what the parent can read; the pickled result is trusted no more than the
+child is.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import fcntl
 import gc
 import multiprocessing
 import multiprocessing.connection
+import os
+import platform
 import resource
 import signal
+import struct
 import sys
 import time
 from collections.abc import Callable
@@ -44,7 +66,7 @@ from typing import Any
 
 #: Modules the fork server imports once, so each child starts with them loaded (pypdf imports
 #: its filters only when it first decodes or encodes a stream).
-PRELOAD = ["pypdf", "pypdf.filters", "vault.documents.watermark"]
+PRELOAD = ["pypdf", "pypdf.filters", "vault.documents.watermark", "vault.screening.analysis"]
 #: Extra seconds the child's own alarm allows beyond the wall limit, in case the parent is gone.
 _ALARM_GRACE = 5
 #: Seconds a child that has answered (or hung up) gets to exit before it is killed.
@@ -168,6 +190,8 @@ def _unpack(outcome: Any, exitcode: int | None, passthrough: tuple[type[Exceptio
             raise SandboxError("memory limit exceeded")
         if outcome[0] == "error":
             raise SandboxError(f"failed: {outcome[1]}: {outcome[2]}")
+        if outcome[0] == "isolation":
+            raise SandboxError("network isolation unavailable")
     if exitcode == -signal.SIGXCPU:
         raise SandboxError("cpu limit exceeded")
     if exitcode == -signal.SIGALRM:
@@ -182,10 +206,17 @@ def _unpack(outcome: Any, exitcode: int | None, passthrough: tuple[type[Exceptio
 def _child_main(sender: multiprocessing.connection.Connection,
                 arguments: multiprocessing.connection.Connection,
                 cpu_seconds: int, memory_bytes: int, alarm_seconds: float) -> None:
-    """In the child: limit ourselves, read the call, run it, send back the outcome."""
+    """In the child: isolate and limit ourselves, read the call, run it, send the outcome."""
     # The objects inherited from the fork server are never garbage: keeping the collector off
     # them saves its time and the copy-on-write page copies its bookkeeping would cause.
     gc.freeze()
+    try:
+        _isolate_network()
+    except OSError:
+        # Never run the call without isolation; the input is not even read.
+        with contextlib.suppress(OSError):
+            sender.send(("isolation",))
+        return
     _limit(resource.RLIMIT_CORE, 0)  # a core dump would write plaintext to disk
     # SIGXCPU at the soft limit; the kernel's SIGKILL one second later if that is ignored.
     _limit(resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 1)
@@ -223,3 +254,82 @@ def _limit(kind: int, soft: int, hard: int | None = None) -> None:
     if current_hard != resource.RLIM_INFINITY:
         soft, hard = min(soft, current_hard), min(hard, current_hard)
     resource.setrlimit(kind, (soft, hard))
+
+
+# -- network isolation (see the module docstring) ----------------------------------------
+
+#: Per architecture: the ``AUDIT_ARCH_*`` value seccomp reports, and the numbers of ``socket``
+#: and of the three io_uring calls (``io_uring_setup``, ``_enter``, ``_register``).
+_ARCHES = {
+    "x86_64": (0xC000003E, 41, (425, 426, 427)),
+    "aarch64": (0xC00000B7, 198, (425, 426, 427)),
+}
+#: x86_64 system call numbers with this bit set are x32 ABI calls (a second ``socket`` number).
+_X32_SYSCALL_BIT = 0x40000000
+_PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_SECCOMP = 22
+_SECCOMP_MODE_FILTER = 2
+_SECCOMP_RET_ALLOW = 0x7FFF0000
+_SECCOMP_RET_DENY = 0x00050000 | errno.EACCES  # SECCOMP_RET_ERRNO with EACCES
+_CLONE_NEWNET = 0x40000000
+# Classic BPF opcodes: load a 32-bit word of ``struct seccomp_data``, compare, return.
+_LOAD_WORD = 0x20  # BPF_LD | BPF_W | BPF_ABS
+_JUMP_EQUAL = 0x15  # BPF_JMP | BPF_JEQ | BPF_K
+_JUMP_AT_LEAST = 0x35  # BPF_JMP | BPF_JGE | BPF_K
+_RETURN = 0x06  # BPF_RET | BPF_K
+# Offsets in ``struct seccomp_data``: nr, arch, then args[0] (its low half: little-endian).
+_NR, _ARCH, _ARG0 = 0, 4, 16
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = (("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
+                ("k", ctypes.c_uint32))
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter)))
+
+
+def network_filter(machine: str) -> list[tuple[int, int, int, int]]:
+    """The seccomp program (code, jump-if-true, jump-if-false, k) for ``machine``.
+
+    Raises OSError for an architecture it has no system call numbers for.
+    """
+    if machine not in _ARCHES or struct.calcsize("P") != 8:
+        raise OSError(errno.ENOSYS, f"no seccomp filter for {machine}")
+    arch, socket_nr, io_uring = _ARCHES[machine]
+    deny = (_RETURN, 0, 0, _SECCOMP_RET_DENY)
+    program = [
+        (_LOAD_WORD, 0, 0, _ARCH),
+        (_JUMP_EQUAL, 1, 0, arch),  # our architecture: skip the denial
+        deny,
+        (_LOAD_WORD, 0, 0, _NR),
+    ]
+    if machine == "x86_64":
+        program += [(_JUMP_AT_LEAST, 0, 1, _X32_SYSCALL_BIT), deny]
+    for number in io_uring:
+        program += [(_JUMP_EQUAL, 0, 1, number), deny]
+    program += [
+        (_JUMP_EQUAL, 1, 0, socket_nr),  # socket(): go on to look at its address family
+        (_RETURN, 0, 0, _SECCOMP_RET_ALLOW),
+        (_LOAD_WORD, 0, 0, _ARG0),
+        (_JUMP_EQUAL, 0, 1, 1),  # AF_UNIX
+        (_RETURN, 0, 0, _SECCOMP_RET_ALLOW),
+        deny,
+    ]
+    return program
+
+
+def _isolate_network() -> None:
+    """Take away this process's network for good; raises OSError if that is impossible."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if os.geteuid() == 0:
+        libc.unshare(ctypes.c_int(_CLONE_NEWNET))  # extra; a refusal changes nothing
+    program = network_filter(platform.machine())
+    filters = (_SockFilter * len(program))(*program)
+    prog = _SockFprog(len(program), filters)
+    for option, args in ((_PR_SET_NO_NEW_PRIVS, (1, 0, 0, 0)),
+                         (_PR_SET_SECCOMP, (_SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0))):
+        if libc.prctl(ctypes.c_int(option), *(ctypes.c_ulong(a) for a in args)) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, f"prctl({option}): {os.strerror(code)}")
