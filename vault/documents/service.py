@@ -272,7 +272,8 @@ class DocumentService:
             submission = self.session.get(Submission, plan.submission_id)
             if submission is None:  # pragma: no cover - submissions are never deleted
                 raise DocumentNotFound("No such submission.")
-            self.session.refresh(submission)
+            # Locked until the commit: a submit racing this upload sees it or refuses it.
+            self.session.refresh(submission, with_for_update={"of": Submission})
             self.check_open(submission)
             version = DocumentVersion(
                 id=uuid.uuid4(), document_id=plan.document_id, version=plan.version,
@@ -310,13 +311,23 @@ class DocumentService:
         return True
 
     def check_open(self, submission: Submission) -> None:
-        """Raise ``UploadClosed`` after the deadline, ``SubmissionLocked`` unless editable."""
-        if self.clock() >= submission.consortium.programme.submission_deadline:
+        """Whether the submission accepts changes now: a draft until the programme's deadline,
+        a returned submission until its correction deadline (even after the programme's).
+
+        Raises ``UploadClosed`` when the deadline that applies has passed, ``SubmissionLocked``
+        in any other state.
+        """
+        now = self.clock()
+        if submission.state is SubmissionState.RETURNED:
+            deadline = submission.correction_deadline
+            if deadline is None or now >= deadline:
+                raise UploadClosed("The correction deadline has passed.")
+            return
+        if now >= submission.consortium.programme.submission_deadline:
             raise UploadClosed("The submission deadline has passed.")
         if submission.state not in EDITABLE_STATES:
-            raise SubmissionLocked(
-                f"The submission is {submission.state.value} and cannot be changed."
-            )
+            raise SubmissionLocked("The submission is {state} and cannot be changed.",
+                                   state=submission.state.value)
 
     def _check_slot(self, consortium: Consortium, kind: DocumentKind, slot: str) -> None:
         if kind.per == "consortium":
