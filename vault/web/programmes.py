@@ -38,7 +38,9 @@ def index() -> str:
 
 @bp.get("/<code>")
 def show(code: str) -> str:
-    """One programme's definition: deadlines, document kinds and stages."""
+    """One programme's definition: deadlines, document kinds with their screening rules,
+    consortium rules, the resource request form, stages with criteria and decision rules, and
+    conflict rules."""
     programme = ProgrammeService(db()).by_code(code)
     definition = runtime().definitions.get(code)
     if programme is None or definition is None:
@@ -58,6 +60,7 @@ _TOOLS = (
     (Action.ASSIGNMENT_MANAGE, "assignments.panel", "Assignments"),
     (Action.CONFLICT_MANAGE, "conflicts.manage", "Conflicts of interest"),
     (Action.NDA_REPORT, "nda.report", "NDA acceptance report"),
+    (Action.RESOURCE_REQUEST_TOTALS, "resources.totals", "Resource request totals"),
 )
 
 
