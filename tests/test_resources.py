@@ -258,3 +258,22 @@ def test_the_csv_has_a_bom_one_row_per_submission_totals_and_no_formulas(runtime
     assert [row[5:7] for row in totals] == [["b200", "8"], ["h200", "0"], ["h100", "16"],
                                             ["", "24"]]
     assert totals[-1][7:] == ["1100", "5"]
+
+
+def test_a_returned_submission_accepts_a_corrected_request_until_its_correction_deadline(
+        runtime, make_team, form, clock):
+    team = make_team()
+    _save(runtime, team, GOOD, form)
+    deadline = runtime.definitions[CODE].submission_deadline
+    with unit_of_work(runtime.sessions) as session:
+        submission = session.get(Submission, team.submission_id)
+        submission.state = SubmissionState.RETURNED
+        submission.correction_deadline = deadline + timedelta(days=7)
+    clock.now = deadline + timedelta(days=1)
+    corrected = replace(GOOD, gpu_count=1000)
+    _save(runtime, team, corrected, form)
+    assert _get(runtime, team) == corrected
+    clock.now = deadline + timedelta(days=8)
+    with pytest.raises(UploadClosed):
+        _save(runtime, team, GOOD, form)
+    assert _get(runtime, team) == corrected
