@@ -68,7 +68,7 @@ def test_descriptions_follow_the_readers_language(app, make_user, make_team, clo
     assert "상위 10팀 선정" in page and "자원 요청 합계" in page
 
 
-def test_applicants_see_the_rules_but_not_the_officers_tools(app, make_team):
+def test_applicants_see_the_rules_and_their_request_but_not_the_officers_tools(app, make_team):
     team = make_team()
     client = app.test_client()
     sign_in(client, team.applicant)
@@ -76,7 +76,10 @@ def test_applicants_see_the_rules_but_not_the_officers_tools(app, make_team):
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "5 to 40 pages" in page and "From 0 to 30,000,000,000 won" in page
-    assert "/resources/" not in page
+    assert f'href="/resources/{CODE}"' not in page
+    # Their own consortium's resource request is a click away.
+    assert f'href="/submissions/{team.submission_id}/resources"' in page
+    assert "Resource request: Team Alpha" in page
 
 
 def test_an_unknown_programme_is_404(officer_page):

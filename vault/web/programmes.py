@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template, url_for
 from werkzeug.exceptions import NotFound
 
+from vault.documents.submissions import SubmissionService
 from vault.policy.actions import Action
 from vault.programmes.definition import CALL
 from vault.programmes.models import Programme
@@ -46,9 +47,12 @@ def show(code: str) -> str:
     if programme is None or definition is None:
         abort(404)
     authorize(Action.PROGRAMME_VIEW, programme, denied=NotFound())
+    tools = _tools(programme)
+    if definition.resources is not None:
+        tools.extend(_own_resource_requests(programme))
     return render_template(
         "programmes/show.html", programme=programme, definition=definition,
-        now=runtime().clock(), tools=_tools(programme),
+        now=runtime().clock(), tools=tools,
     )
 
 
@@ -71,3 +75,15 @@ def _tools(programme: Programme) -> list[tuple[str, str]]:
         if allowed(action, programme):
             links.append((url_for(endpoint, code=programme.code), _(label)))
     return links
+
+
+def _own_resource_requests(programme: Programme) -> list[tuple[str, str]]:
+    """Applicants: a link to each of their consortia's resource requests in the programme."""
+    consortia = actor().consortium_ids
+    if not consortia:
+        return []
+    own = [submission for submission in SubmissionService(db()).visible(consortia)
+           if submission.programme_id == programme.id]
+    return [(url_for("resources.edit", submission_id=submission.id),
+             _("Resource request: {consortium}", consortium=submission.consortium.name))
+            for submission in own if allowed(Action.RESOURCE_REQUEST_VIEW, submission)]
