@@ -140,7 +140,7 @@ TABLE = [
         "proposal", pdf=PdfFacts(unreadable="damaged: Stream has ended unexpectedly"))), {},
      [("pdf.readable", "proposal", "", FAIL)],
      ("pdf.readable", "proposal", "", "unreadable: damaged: Stream has ended unexpectedly",
-      "읽을 수 없음: damaged: Stream has ended unexpectedly")),
+      "읽을 수 없음: 손상됨: Stream has ended unexpectedly")),
     ("not a PDF", complete(documents=replaced("proposal", pdf=PdfFacts(unreadable="not a PDF"))),
      {}, [("pdf.readable", "proposal", "", FAIL)],
      ("pdf.readable", "proposal", "", "unreadable: not a PDF", "읽을 수 없음: PDF 파일이 아님")),

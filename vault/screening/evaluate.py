@@ -35,7 +35,12 @@ _REASONS_KO = {
     "memory limit exceeded": "메모리 한도 초과",
     "damaged: no pages": "손상됨: 쪽 없음",
     "damaged: the object graph nests too deeply or loops": "손상됨: 객체 구조가 너무 깊거나 순환함",
+    "failed: the analysis gave no facts": "실패: 분석 결과 없음",
+    "network isolation unavailable": "네트워크 격리 불가",
 }
+#: Korean for the start of the other reasons; the parser's own message follows in English.
+_PREFIXES_KO = (("damaged: ", "손상됨: "), ("timed out after ", "시간 초과: "),
+                ("crashed ", "비정상 종료 "), ("killed ", "강제 종료 "), ("failed: ", "실패: "))
 #: Resource request fields by the names the resource service's problems use.
 _FIELDS = {
     "gpu_model": ("GPU model", "GPU 모델"),
@@ -162,7 +167,7 @@ def _pdf(kind: DocumentKind, facts: PdfFacts | None, finding) -> list[Finding]:
     if facts.unreadable is not None:
         reason = facts.unreadable
         return [finding("pdf.readable", "unreadable", reason_en=reason,
-                        reason_ko=_REASONS_KO.get(reason, reason))]
+                        reason_ko=_reason_ko(reason))]
     findings = [finding("pdf.readable", "readable")]
     if facts.encrypted:
         return [*findings, finding("pdf.not_encrypted", "encrypted")]
@@ -268,6 +273,16 @@ def _field(form: ResourceForm, name: str, *, korean: bool) -> str:
         offered = ", ".join(model.id for model in form.gpu_models)
         return f"{label} ({offered})"
     return label
+
+
+def _reason_ko(reason: str) -> str:
+    """Why a PDF is unreadable, in Korean as far as the analyser's words go."""
+    if reason in _REASONS_KO:
+        return _REASONS_KO[reason]
+    for english, korean in _PREFIXES_KO:
+        if reason.startswith(english):
+            return korean + reason.removeprefix(english)
+    return reason
 
 
 def _limits(minimum: int | None, maximum: int | None) -> dict[str, str]:

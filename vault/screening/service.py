@@ -1,0 +1,351 @@
+"""Screening: the checks run over submissions, the officers' runs and the applicant's pre-check.
+
+For every submission the service gathers the facts the checks look at (the newest version of
+each document, the partner list without names, the resource request and its problems) and the
+sandboxed analysis of each PDF version. Analyses are cached in ``pdf_analyses`` by version and
+by a digest of the kind's rules, so a second run, or the applicant's page, analyses only what is
+new.
+
+An analysis decrypts the whole version into memory and only then parses it: the plaintext
+stream raises mid-way when a blob was tampered with, so the parser only ever sees verified
+plaintext, and a failed check becomes the finding "unreadable: integrity check failed". The
+plaintext is never written anywhere; it goes to the sandboxed child over a pipe.
+
+A run is parallel: the database is used only by the calling thread (a session is not
+thread-safe), which also opens each version (key unwrap, first chunk) before handing its stream
+to a worker thread that reads the rest of the blob and waits for the sandboxed child. At most
+``workers`` plaintexts are in memory at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from vault.consortia.models import Consortium
+from vault.consortia.service import ConsortiumService
+from vault.crypto import FieldCipher
+from vault.documents.errors import ContentIntegrityError, DocumentShredded
+from vault.documents.models import DocumentVersion, Submission, SubmissionState
+from vault.documents.service import DocumentService
+from vault.policy.actions import Actor
+from vault.programmes.definition import PdfRules, ProgrammeDefinition
+from vault.programmes.models import Programme
+from vault.resources.service import ResourceService
+from vault.sandbox import Limits
+from vault.screening import analysis, report
+from vault.screening.analysis import PdfFacts, analyse_pdf
+from vault.screening.checks import Finding
+from vault.screening.evaluate import PDF, Partner, SubmissionFacts, VersionFacts, evaluate
+from vault.screening.models import PdfAnalysis, ScreeningFinding, ScreeningRun
+from vault.screening.workflow import SubmissionWorkflow
+
+#: Changes whenever the analyser finds different facts in the same file: cached analyses made
+#: by an older analyser are then not used.
+ANALYSIS_VERSION = "1"
+#: Submissions a run screens (submitted ones move into screening).
+SCREENED_STATES = (SubmissionState.SUBMITTED, SubmissionState.SCREENING,
+                   SubmissionState.RESUBMITTED)
+#: Unreadable reasons that are facts of the file, and so may be cached. A timeout, a crash or a
+#: kill by the system can be the machine's load; those are tried again on the next run.
+_LASTING_REASONS = ("not a PDF", "damaged", "cpu limit exceeded", "memory limit exceeded")
+
+
+def rules_digest(rules: PdfRules) -> str:
+    """SHA-256 of the kind's PDF rules (canonical JSON) and the analyser version."""
+    body = {"analysis": ANALYSIS_VERSION, "rules": dataclasses.asdict(rules)}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class _Job:
+    """One PDF version to analyse under one kind's rules."""
+
+    version: DocumentVersion
+    rules: PdfRules
+    digest: str
+    #: Submissions waiting for it.
+    waiting: list[uuid.UUID] = field(default_factory=list)
+
+
+@dataclass
+class _Gathered:
+    """One submission's facts, before its PDFs' analyses are filled in."""
+
+    submission: Submission
+    documents: list[tuple[VersionFacts, str | None]]
+    members: list[Partner]
+    has_resources: bool
+    problems: Sequence[object]
+    #: The newest versions by id (the PDFs among them are analysed).
+    versions: dict[uuid.UUID, DocumentVersion]
+
+    def facts(self, analyses: Mapping[tuple[uuid.UUID, str], PdfFacts]) -> SubmissionFacts:
+        documents = [dataclasses.replace(d, pdf=analyses.get((d.version_id, digest)))
+                     if digest else d for d, digest in self.documents]
+        return SubmissionFacts(
+            state=self.submission.state, correction_deadline=self.submission.correction_deadline,
+            documents=documents, members=self.members, has_resources=self.has_resources,
+            resource_problems=self.problems)  # type: ignore[arg-type]
+
+
+class ScreeningService:
+    """Screening on one database session (flushes; the caller commits and audits)."""
+
+    def __init__(self, session: Session, *, documents: DocumentService, cipher: FieldCipher,
+                 clock: Callable[[], datetime],
+                 definitions: Mapping[str, ProgrammeDefinition],
+                 limits: Limits | None = None) -> None:
+        self.session = session
+        #: The sandbox's limits for one analysis (``analysis.ANALYSIS_LIMITS`` by default).
+        self.limits = limits or analysis.ANALYSIS_LIMITS
+        self.documents = documents
+        self.cipher = cipher
+        self.clock = clock
+        self.definitions = definitions
+
+    # -- running the checks -------------------------------------------------------------------
+
+    def screenable(self, programme: Programme) -> list[Submission]:
+        """The submissions a run screens (submitted, screening, resubmitted), by name."""
+        return list(self.session.scalars(
+            select(Submission).join(Consortium)
+            .where(Submission.programme_id == programme.id,
+                   Submission.state.in_(SCREENED_STATES))
+            .order_by(Consortium.name, Submission.id)))
+
+    def precheck(self, submission: Submission) -> list[Finding]:
+        """The live checklist of the submission's current documents; nothing is stored but
+        new PDF analyses (the cache)."""
+        definition = self._definition(submission)
+        gathered = self._gather(submission, definition)
+        analyses = self._analyses([gathered], definition, workers=1)
+        return evaluate(definition, gathered.facts(analyses))
+
+    def run(self, programme: Programme, actor: Actor, *, workers: int = 1,
+            progress: Callable[[int], None] | None = None) -> ScreeningRun:
+        """Screen every submitted, screening or resubmitted submission of the programme and
+        store the run with its findings; submitted ones move into screening.
+
+        ``progress(n)`` is called as ``n`` more submissions are ready (their PDFs analysed).
+        Raises ``KeyError`` for a programme without a loaded definition; what
+        ``SubmissionWorkflow.start_screening`` raises.
+        """
+        definition = self.definitions[programme.code]
+        started = self._start_time(programme)
+        submissions = self.screenable(programme)
+        gathered = [self._gather(submission, definition) for submission in submissions]
+        analyses = self._analyses(gathered, definition, workers=max(1, workers),
+                                  progress=progress)
+        run = ScreeningRun(id=uuid.uuid4(), programme_id=programme.id, started_at=started,
+                           actor_id=actor.user_id, actor_role=actor.role_name,
+                           definition_sha256=definition.sha256,
+                           submission_count=len(submissions))
+        self.session.add(run)
+        self.session.flush()
+        workflow = SubmissionWorkflow(self.session, cipher=self.cipher, clock=self.clock,
+                                      documents=self.documents, definitions=self.definitions)
+        for item in gathered:
+            findings = evaluate(definition, item.facts(analyses))
+            workflow.start_screening(item.submission, actor)
+            self.session.add_all(
+                ScreeningFinding(run_id=run.id, submission_id=item.submission.id,
+                                 document_id=f.document_id, version_id=f.version_id,
+                                 kind=f.kind, slot=f.slot, check_id=f.check_id,
+                                 result=f.result, values=f.values_json(), position=position)
+                for position, f in enumerate(findings))
+        run.finished_at = max(self.clock(), started)
+        self.session.flush()
+        return run
+
+    def _start_time(self, programme: Programme) -> datetime:
+        """Now, or just after the programme's previous run: runs are ordered by their start,
+        and a coarse (or a test's frozen) clock must not make two of them tie."""
+        now = self.clock()
+        last = self.session.scalar(select(ScreeningRun.started_at)
+                                   .where(ScreeningRun.programme_id == programme.id)
+                                   .order_by(ScreeningRun.started_at.desc()).limit(1))
+        return max(now, last + timedelta(microseconds=1)) if last is not None else now
+
+    # -- reading results ----------------------------------------------------------------------
+
+    def latest(self, submission: Submission) -> tuple[ScreeningRun | None, list[Finding]]:
+        """The latest run that screened the submission and its findings (``None, []`` if no
+        run did yet)."""
+        return report.latest_findings(self.session, submission)
+
+    #: Another name for ``latest``.
+    latest_findings = latest
+
+    def overview(self, programme: Programme, submissions: Sequence[Submission]
+                 ) -> list[report.OverviewRow]:
+        """One row per submission: consortium, state, fails, warnings, latest run, decision."""
+        return report.overview(self.session, self._workflow(), submissions)
+
+    def report_rows(self, programme: Programme, submissions: Sequence[Submission]
+                    ) -> list[dict[str, str]]:
+        """One row per submission, document and check of the latest run (see ``report``)."""
+        return report.report_rows(self.session, programme, submissions)
+
+    def _workflow(self) -> SubmissionWorkflow:
+        return SubmissionWorkflow(self.session, cipher=self.cipher, clock=self.clock,
+                                  documents=self.documents, definitions=self.definitions)
+
+    # -- gathering the facts ------------------------------------------------------------------
+
+    def _definition(self, submission: Submission) -> ProgrammeDefinition:
+        return self.definitions[submission.consortium.programme.code]
+
+    def _gather(self, submission: Submission, definition: ProgrammeDefinition) -> _Gathered:
+        """The submission's facts, read in this (the session's) thread."""
+        kinds = {kind.id: kind for kind in definition.document_kinds}
+        documents: list[tuple[VersionFacts, str | None]] = []
+        versions: dict[uuid.UUID, DocumentVersion] = {}
+        for listed in self.documents.listing(submission):
+            version, kind = listed.latest, kinds.get(listed.document.kind)
+            versions[version.id] = version
+            documents.append((VersionFacts(
+                document_id=listed.document.id, version_id=version.id,
+                kind=listed.document.kind, slot=listed.document.slot, version=version.version,
+                media_type=version.media_type, size_bytes=version.size_bytes,
+                created_at=version.created_at),
+                rules_digest(kind.screening) if kind and version.media_type == PDF else None))
+        members = [Partner(m.id, m.position, m.organization_kind) for m in
+                   ConsortiumService(self.session, cipher=self.cipher).members(
+                       submission.consortium)]
+        has_resources, problems = False, []
+        if definition.resources is not None:
+            values = ResourceService(self.session, cipher=self.cipher).get(submission)
+            if values is not None:
+                has_resources = True
+                problems = ResourceService.problems(values, definition.resources)
+        return _Gathered(submission, documents, members, has_resources, problems, versions)
+
+    # -- analysing the PDFs -------------------------------------------------------------------
+
+    def _analyses(self, gathered: Sequence[_Gathered], definition: ProgrammeDefinition, *,
+                  workers: int, progress: Callable[[int], None] | None = None
+                  ) -> dict[tuple[uuid.UUID, str], PdfFacts]:
+        """The facts of every PDF version of the submissions: cached ones, then new ones."""
+        wanted = {(d.version_id, digest): item.submission.id
+                  for item in gathered for d, digest in item.documents if digest}
+        results = self._cached(wanted)
+        kinds = {kind.id: kind for kind in definition.document_kinds}
+        jobs: dict[tuple[uuid.UUID, str], _Job] = {}
+        pending = {item.submission.id: 0 for item in gathered}
+        for item in gathered:
+            for facts, digest in item.documents:
+                key = (facts.version_id, digest)
+                if not digest or key in results:
+                    continue
+                job = jobs.setdefault(key, _Job(item.versions[facts.version_id],
+                                                kinds[facts.kind].screening, digest))
+                job.waiting.append(item.submission.id)
+                pending[item.submission.id] += 1
+        ready = sum(1 for count in pending.values() if count == 0)
+        if progress and ready:
+            progress(ready)
+
+        def finished(job: _Job, facts: PdfFacts, lasting: bool) -> None:
+            results[(job.version.id, job.digest)] = facts
+            if lasting:
+                self._store(job.version.id, job.digest, facts)
+            for submission_id in job.waiting:
+                pending[submission_id] -= 1
+                if progress and pending[submission_id] == 0:
+                    progress(1)
+
+        self._run_jobs(list(jobs.values()), workers, finished)
+        return results
+
+    def _run_jobs(self, jobs: list[_Job], workers: int,
+                  finished: Callable[[_Job, PdfFacts, bool], None]) -> None:
+        """Analyse the jobs with ``workers`` threads; ``finished`` runs in this thread."""
+        if not jobs:
+            return
+        queue = iter(jobs)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="screening") as pool:
+            running: dict[Future[tuple[PdfFacts, bool]], _Job] = {}
+
+            def start_next() -> bool:
+                job = next(queue, None)
+                if job is None:
+                    return False
+                try:
+                    # In this thread: the session's lazy loads and the key unwrap.
+                    stream = self.documents.plaintext(job.version)
+                except ContentIntegrityError:
+                    finished(job, PdfFacts(unreadable="integrity check failed"), False)
+                except DocumentShredded:
+                    finished(job, PdfFacts(unreadable="destroyed"), False)
+                else:
+                    running[pool.submit(_read_and_analyse, stream, job.rules, self.limits)] = job
+                return True
+
+            while len(running) < workers and start_next():
+                pass
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    job = running.pop(future)
+                    facts, lasting = future.result()
+                    finished(job, facts, lasting)
+                while len(running) < workers and start_next():
+                    pass
+
+    def _cached(self, wanted: Mapping[tuple[uuid.UUID, str], object]
+                ) -> dict[tuple[uuid.UUID, str], PdfFacts]:
+        """The cached analyses among ``wanted``; a cache row that does not parse is ignored."""
+        found: dict[tuple[uuid.UUID, str], PdfFacts] = {}
+        ids = list({version_id for version_id, _ in wanted})
+        for start in range(0, len(ids), 500):
+            rows = self.session.scalars(select(PdfAnalysis).where(
+                PdfAnalysis.version_id.in_(ids[start:start + 500])))
+            for row in rows:
+                if (row.version_id, row.rules_sha256) in wanted:
+                    try:
+                        found[(row.version_id, row.rules_sha256)] = PdfFacts.from_json(row.facts)
+                    except ValueError:
+                        continue  # analysed again, and the row replaced
+        return found
+
+    def _store(self, version_id: uuid.UUID, digest: str, facts: PdfFacts) -> None:
+        """Cache an analysis; a concurrent request that stored the same one first wins."""
+        row = self.session.get(PdfAnalysis, (version_id, digest))
+        if row is not None:
+            row.facts, row.analysed_at = facts.to_json(), self.clock()
+            self.session.flush()
+            return
+        try:
+            with self.session.begin_nested():
+                self.session.add(PdfAnalysis(version_id=version_id, rules_sha256=digest,
+                                             analysed_at=self.clock(), facts=facts.to_json()))
+        except IntegrityError:
+            pass  # the same facts, stored by someone else meanwhile
+
+
+def _read_and_analyse(stream: Iterator[bytes], rules: PdfRules,
+                      limits: Limits) -> tuple[PdfFacts, bool]:
+    """In a worker thread: the rest of the verified plaintext, then the sandboxed analysis.
+
+    Returns the facts and whether they are lasting facts of the file (worth caching).
+    """
+    try:
+        data = b"".join(stream)
+    except ContentIntegrityError:
+        return PdfFacts(unreadable="integrity check failed"), False
+    facts = analyse_pdf(data, rules, limits=limits)
+    del data
+    lasting = facts.unreadable is None or facts.unreadable.startswith(_LASTING_REASONS)
+    return facts, lasting
