@@ -20,8 +20,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vault.audit.service import RequestInfo, Tag
-from vault.consortia.models import Consortium
-from vault.documents.models import Submission
 from vault.policy.actions import Action, Actor
 from vault.policy.errors import AccessDenied
 from vault.programmes.models import Programme
@@ -117,11 +115,9 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
         the message and the evidence (page count, encrypted or not, ...)."""
         with work() as session:
             programme = programme_for(session, code, Action.SCREENING_REPORT)
-            submissions = list(session.scalars(
-                select(Submission).join(Consortium)
-                .where(Submission.programme_id == programme.id)
-                .order_by(Consortium.name, Submission.id)))
-            rows = service(session).report_rows(programme, submissions)
+            screening = service(session)
+            submissions = screening.submissions(programme)
+            rows = screening.report_rows(programme, submissions)
             text = (report.to_csv(rows) if output_format == "csv"
                     else report.to_json(programme, rows) + "\n")
             runtime().audit(session).append(

@@ -117,6 +117,13 @@ class ScreeningService:
 
     # -- running the checks -------------------------------------------------------------------
 
+    def submissions(self, programme: Programme) -> list[Submission]:
+        """Every submission of the programme, by consortium name (for overviews and reports)."""
+        return list(self.session.scalars(
+            select(Submission).join(Consortium)
+            .where(Submission.programme_id == programme.id)
+            .order_by(Consortium.name, Submission.id)))
+
     def screenable(self, programme: Programme) -> list[Submission]:
         """The submissions a run screens (submitted, screening, resubmitted), by name."""
         return list(self.session.scalars(
