@@ -229,7 +229,11 @@ def _send_stamped(service: DocumentService, version: DocumentVersion,
 
 @bp.get("/submissions/<uuid:submission_id>")
 def submission_page(submission_id: uuid.UUID) -> str:
-    """A submission: its required documents with their versions, and the partner list."""
+    """A submission: its state and deadline, the decision, receipts and live checklist, its
+    required documents with their versions, and the partner list."""
+    # Imported here: the screening pages import this module's loaders.
+    from vault.web.screening import submission_panel
+
     submission = load_submission(submission_id)
     consortium = submission.consortium
     documents = runtime().documents(db())
@@ -262,6 +266,7 @@ def submission_page(submission_id: uuid.UUID) -> str:
         can_challenge=allowed(Action.CONFLICT_CHALLENGE, submission),
         partner_form=PartnerForm(), remove_form=EmptyForm(), kinds=list(OrganizationKind),
         now=runtime().clock(),
+        **submission_panel(submission, {str(m.id): m.organization_name for m in partners}),
     )
 
 
