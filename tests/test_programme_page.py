@@ -76,7 +76,7 @@ def test_applicants_see_the_rules_and_their_request_but_not_the_officers_tools(a
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "5 to 40 pages" in page and "From 0 to 30,000,000,000 won" in page
-    assert f'href="/resources/{CODE}"' not in page
+    assert f'href="/resources/{CODE}"' not in page and f'href="/screening/{CODE}"' not in page
     # Their own consortium's resource request is a click away.
     assert f'href="/submissions/{team.submission_id}/resources"' in page
     assert "Resource request: Team Alpha" in page
@@ -84,3 +84,10 @@ def test_applicants_see_the_rules_and_their_request_but_not_the_officers_tools(a
 
 def test_an_unknown_programme_is_404(officer_page):
     assert officer_page.get("/programmes/no-such-programme").status_code == 404
+
+
+def test_officers_find_the_screening_overview_and_resource_totals_among_the_tools(officer_page):
+    page = officer_page.get(f"/programmes/{CODE}").get_data(as_text=True)
+    tools = page[page.index('class="card tools"'):page.index("</nav>", page.index("card tools"))]
+    assert f'href="/screening/{CODE}"' in tools and "Screening overview" in tools
+    assert f'href="/resources/{CODE}"' in tools and "Resource request totals" in tools

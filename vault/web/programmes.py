@@ -64,6 +64,7 @@ _TOOLS = (
     (Action.ASSIGNMENT_MANAGE, "assignments.panel", "Assignments"),
     (Action.CONFLICT_MANAGE, "conflicts.manage", "Conflicts of interest"),
     (Action.NDA_REPORT, "nda.report", "NDA acceptance report"),
+    (Action.SCREENING_REPORT, "screening.overview", "Screening overview"),
     (Action.RESOURCE_REQUEST_TOTALS, "resources.totals", "Resource request totals"),
 )
 
