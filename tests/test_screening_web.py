@@ -119,6 +119,7 @@ def test_the_applicant_sees_the_checklist_and_submits_with_a_receipt(applicant, 
     assert manifest["documents"][0]["sha256"] in shown
     assert hashlib.sha256(text_pdf(3)).hexdigest() == manifest["documents"][0]["sha256"]
     assert "Submitted. Keep this receipt" in shown
+    assert "2026-12-01 10:00 KST" in shown  # received and uploaded, in Korean time
     [event] = events(runtime, Tag.SUBMISSION_SUBMITTED)
     assert event["target"]["manifest_sha256"] == receipt.manifest_sha256
     assert event["target"]["submission"] == str(team.submission_id)

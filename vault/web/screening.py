@@ -229,9 +229,11 @@ def receipt(submission_id: uuid.UUID, receipt_id: uuid.UUID) -> str:
         authorize(Action.PARTNER_LIST_VIEW, submission, target=target(submission))
         members = ConsortiumService(db(), cipher=runtime().cipher).members(submission.consortium)
         partners = {str(member.id): member.organization_name for member in members}
+    manifest = json.loads(found.manifest)
+    uploaded = [datetime.fromisoformat(d["uploaded_at"]) for d in manifest["documents"]]
     return render_template(
-        "screening/receipt.html", submission=submission, receipt=found,
-        manifest=json.loads(found.manifest), partner_names=partners,
+        "screening/receipt.html", submission=submission, receipt=found, manifest=manifest,
+        documents=list(zip(manifest["documents"], uploaded, strict=True)), partner_names=partners,
         kind_titles={kind.id: kind.title(current_locale())
                      for kind in (definition.document_kinds if definition else ())})
 
