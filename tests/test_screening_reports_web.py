@@ -202,3 +202,21 @@ def test_unknown_programme_and_submission_are_404(client, world, officer):
     assert client.get("/screening/no-such-call").status_code == 404
     assert client.get("/screening/submissions/00000000-0000-0000-0000-000000000000") \
         .status_code == 404
+
+
+def test_a_run_refused_by_the_workflow_keeps_nothing(client, world, officer, runtime,
+                                                     monkeypatch):
+    from vault.screening.errors import IllegalTransition
+    from vault.screening.models import ScreeningFinding, ScreeningRun
+
+    def refuse(self, submission, actor):
+        raise IllegalTransition(SubmissionState.WITHDRAWN, SubmissionState.SCREENING)
+
+    monkeypatch.setattr("vault.screening.workflow.SubmissionWorkflow.start_screening", refuse)
+    run_screening(client)
+    page = client.get(OVERVIEW).get_data(as_text=True)
+    assert "A submission cannot go from withdrawn to screening." in page
+    with unit_of_work(runtime.sessions) as session:
+        assert session.scalars(select(ScreeningRun)).first() is None
+        assert session.scalars(select(ScreeningFinding)).first() is None
+    assert events(runtime, "screening:ran") == []

@@ -28,7 +28,16 @@ from vault.screening.errors import ScreeningError
 from vault.screening.models import CheckResult
 from vault.screening.service import ScreeningService
 from vault.screening.workflow import SubmissionWorkflow
-from vault.web.context import actor, allowed, audit, authorize, authorizer, db, runtime
+from vault.web.context import (
+    actor,
+    allowed,
+    audit,
+    authorize,
+    authorizer,
+    db,
+    rollback_request,
+    runtime,
+)
 from vault.web.documents import load_submission
 from vault.web.forms import EmptyForm
 from vault.web.i18n import KST, current_locale
@@ -158,6 +167,8 @@ def run(code: str) -> Response:
     try:
         done = service().run(programme, actor(), workers=os.cpu_count() or 1)
     except ScreeningError as error:
+        # E.g. a submission withdrawn meanwhile: nothing of the run is kept.
+        rollback_request()
         flash(error.translated(_), "error")
         return redirect(url_for("screening.overview", code=programme.code))
     audit(Tag.SCREENING_RAN, target={"programme": programme.code, "run": done.id,
