@@ -74,6 +74,7 @@ from vault.screening.models import (
     SubmissionEvent,
     SubmissionReceipt,
 )
+from vault.screening.workflow import SubmissionWorkflow
 from vault.settings import DEMO_MARKER, Settings
 
 #: Who asks, in the order of the matrix's columns.
@@ -255,6 +256,18 @@ def _grant(runtime: Runtime, requester: Account, approver: Account | None, team:
     return str(row_id)
 
 
+def _submit_and_recall(runtime: Runtime, team: Team) -> str:
+    """Submit the team's submission and recall it to draft; returns the receipt's id."""
+    applicant = Actor(team.applicant.id, Role.APPLICANT, frozenset({team.consortium_id}))
+    with unit_of_work(runtime.sessions) as session:
+        submission = session.get(Submission, team.submission_id)
+        workflow = SubmissionWorkflow(session, cipher=runtime.cipher, clock=runtime.clock,
+                                      documents=runtime.documents(session))
+        receipt = workflow.submit(submission, applicant)
+        workflow.recall(submission, applicant)
+        return str(receipt.id)
+
+
 def _sign_in_without_second_factor(app: Flask, settings: Settings, account: Account,
                                    clock: Clock) -> FlaskClient:
     """A demo reviewer's session that skipped enrolment: signed in, not MFA-verified. Demo mode
@@ -294,6 +307,9 @@ def build_world(app: Flask, clock: Clock) -> World:
         assert response.status_code == 201, response.get_data(as_text=True)
         documents[filename] = response.json["document_id"]
 
+    # Alpha submitted once and took it back to draft: a receipt exists, the documents can still
+    # change during the call (the rows that upload or edit the partner list need that).
+    receipt = _submit_and_recall(runtime, alpha)
     # The written stage: Alpha's submission in it, the clock one day into its window.
     enter_stage(runtime, clock, alpha)
     for persona in ("reviewer_assigned", "reviewer_conflicted", "reviewer_nda_expired"):
@@ -352,6 +368,7 @@ def build_world(app: Flask, clock: Clock) -> World:
         ids["watermark"] = session.scalar(select(WatermarkCopy.code))
     ids.update({
         "code": PROGRAMME,
+        "alpha_receipt": receipt,
         "alpha_submission": str(alpha.submission_id),
         "alpha_consortium": str(alpha.consortium_id),
         "alpha_document": documents[ALPHA_FILE],
@@ -471,12 +488,14 @@ def form(fields: Callable[[World, str], Mapping[str, str]]) -> Send:
     return send
 
 
-def api_json(fields: Mapping[str, str]) -> Send:
-    """A JSON POST from the vault's own pages (session cookie and ``X-CSRFToken``)."""
+def api_json(fields: Mapping[str, object], method: str = "POST") -> Send:
+    """A JSON POST (or ``method``) from the vault's own pages (session cookie and
+    ``X-CSRFToken``)."""
     def send(world: World, persona: str, path: str) -> TestResponse:
-        return world.clients[persona].post(
-            path, json={name: world.fill(value) for name, value in fields.items()},
-            headers={"X-CSRFToken": world.tokens[persona]})
+        return world.clients[persona].open(
+            path, method=method, headers={"X-CSRFToken": world.tokens[persona]},
+            json={name: world.fill(value) if isinstance(value, str) else value
+                  for name, value in fields.items()})
     return send
 
 

@@ -56,6 +56,9 @@ NEUTRAL = Cell(200, hides=(*PARTNERS, ALPHA_FILE, *CONTENT))
 #: A page or listing that must not name Alpha.
 WITHOUT_ALPHA = Cell(200, hides=("{alpha_submission}", *ALPHA_MATERIAL))
 
+#: Refused to someone who may know the object exists.
+SEEN = refused(403)
+
 #: What only those who may see Alpha's panel should see.
 PANEL = ("{reviewer_assigned_email}", ALPHA_FILE)
 PROGRAMME_LINK = 'href="/programmes/{code}"'
@@ -110,7 +113,9 @@ READS = (
     )),
     Route("programmes.show", "/programmes/{code}", row(
         NEUTRAL,
-        **each(("owner", "other_applicant"), Cell(200, hides=ALPHA_MATERIAL)),
+        # The tools name the applicant's own consortium (its resource request), no other.
+        owner=Cell(200, shows=(ALPHA,), hides=(*PARTNERS, ALPHA_FILE, *CONTENT)),
+        other_applicant=Cell(200, hides=ALPHA_MATERIAL),
         admin=refused(404),
     )),
     Route("nda.show", "/nda/{code}", EVALUATORS_ONLY),
@@ -143,6 +148,47 @@ READS = (
                                                                               *CONTENT))),
         officer_conflicted=Cell(200, hides=PANEL),
     )),
+    Route("screening.overview", "/screening/{code}", row(
+        FORBIDDEN,
+        **each(("officer", "officer_granted"), Cell(200, shows=(ALPHA, BETA), hides=(
+            *PARTNERS, *CONTENT))),
+        officer_conflicted=Cell(200, shows=(BETA,), hides=WITHOUT_ALPHA.hides),
+    )),
+    Route("screening.overview_csv", "/screening/{code}/overview.csv", row(
+        FORBIDDEN,
+        **each(("officer", "officer_granted"), Cell(200, shows=(ALPHA, BETA), hides=(
+            *PARTNERS, *CONTENT))),
+        officer_conflicted=Cell(200, shows=(BETA,), hides=WITHOUT_ALPHA.hides),
+    )),
+    Route("screening.submission_report", "/screening/submissions/{alpha_submission}", row(
+        NOT_FOUND,
+        **each(("officer", "officer_granted"), Cell(200, shows=(ALPHA,), hides=CONTENT)),
+        # They may see the submission, not its screening.
+        **each(("owner", "reviewer_assigned", "auditor"), SEEN),
+    ), hidden_id="alpha_submission"),
+    Route("screening.receipt", "/submissions/{alpha_submission}/receipts/{alpha_receipt}", row(
+        NOT_FOUND,
+        **each(("owner", "officer", "officer_granted"), Cell(200, shows=(ALPHA_FILE,),
+                                                             hides=(*PARTNERS, *CONTENT))),
+        **each(("reviewer_assigned", "auditor"), SEEN),
+    ), hidden_id="alpha_submission"),
+    Route("resources.edit", "/submissions/{alpha_submission}/resources", row(
+        NOT_FOUND,
+        **each(("owner", "officer", "officer_granted"), Cell(200, shows=(ALPHA,),
+                                                             hides=(*PARTNERS, *CONTENT))),
+    ), hidden_id="alpha_submission"),
+    Route("resources.totals", "/resources/{code}", row(
+        FORBIDDEN,
+        **each(("officer", "officer_granted"), Cell(200, shows=(ALPHA, BETA),
+                                                    hides=(*PARTNERS, *CONTENT))),
+        officer_conflicted=Cell(200, shows=(BETA,), hides=WITHOUT_ALPHA.hides),
+    )),
+    Route("resources.totals_csv", "/resources/{code}/totals.csv", row(
+        FORBIDDEN,
+        **each(("officer", "officer_granted"), Cell(200, shows=(ALPHA, BETA),
+                                                    hides=(*PARTNERS, *CONTENT))),
+        officer_conflicted=Cell(200, shows=(BETA,), hides=WITHOUT_ALPHA.hides),
+    )),
     Route("audit.events", "/audit/", row(
         FORBIDDEN, auditor=Cell(200, hides=(*PARTNERS, ALPHA_FILE, *CONTENT)))),
     Route("audit.export", "/audit/export", row(FORBIDDEN, auditor=Cell(200))),
@@ -171,9 +217,8 @@ def _own(template: str, key: str):
     return build
 
 
-#: A change to Alpha's submission, refused to someone who may see it (403) or to a stranger
-#: (404, exactly as for a submission that does not exist).
-SEEN = refused(403)
+#: A change to Alpha's submission, refused to someone who may see it (``SEEN``, 403) or to a
+#: stranger (404, exactly as for a submission that does not exist).
 ON_ALPHA = each(STRANGERS, NOT_FOUND)
 
 
@@ -263,6 +308,40 @@ WRITES = (
         FORBIDDEN, **each(("officer", "officer_granted"), Cell(200, shows=PANEL)),
         officer_conflicted=Cell(200, hides=PANEL),
     ), "POST", form(lambda w, p: {"code": "{watermark}"})),
+    Route("resources.save", "/submissions/{alpha_submission}/resources", row(
+        SEEN, owner=Cell(302, changes=("resource_requests",)), **ON_ALPHA,
+        # Reading the request is not theirs either: as for a submission that does not exist.
+        **each(("reviewer_assigned", "auditor"), NOT_FOUND),
+    ), "POST", form(lambda w, p: {"gpu_model": "b200", "gpu_count": "512",
+                                  "data_budget_krw": "1,000,000,000",
+                                  "talent_headcount": "20"}),
+        hidden_id="alpha_submission", during_call=True),
+    Route("screening.run", "/screening/{code}/run", _officers(
+        Cell(302, changes=("screening_runs",))), "POST", form(lambda w, p: {})),
+    Route("screening.advance", "/screening/{code}/advance", _officers(Cell(302)), "POST",
+          form(lambda w, p: {})),
+    Route("screening.decide", "/screening/submissions/{alpha_submission}/decide", row(
+        NOT_FOUND,
+        # A draft cannot be decided: allowed, and refused by the workflow (flashed).
+        officer=Cell(302),
+        # Dual control opens reading, never the decision.
+        officer_granted=SEEN,
+        **each(("owner", "reviewer_assigned", "auditor"), SEEN),
+    ), "POST", form(lambda w, p: {"outcome": "eligible", "reason": "insecure test"}),
+        hidden_id="alpha_submission"),
+    Route("screening.submit", "/submissions/{alpha_submission}/submit", row(
+        SEEN, owner=Cell(302, changes=("submissions", "submission_events", "receipts")),
+        **ON_ALPHA,
+    ), "POST", form(lambda w, p: {"confirm": "y"}), hidden_id="alpha_submission",
+        during_call=True),
+    Route("screening.recall", "/submissions/{alpha_submission}/recall", row(
+        SEEN, owner=Cell(302, changes=("submissions", "submission_events")), **ON_ALPHA,
+    ), "POST", form(lambda w, p: {}), hidden_id="alpha_submission", during_call=True),
+    # Last: a withdrawal is final.
+    Route("screening.withdraw", "/submissions/{alpha_submission}/withdraw", row(
+        SEEN, owner=Cell(302, changes=("submissions", "submission_events")), **ON_ALPHA,
+    ), "POST", form(lambda w, p: {"reason": "insecure test", "confirm": "y"}),
+        hidden_id="alpha_submission"),
 )
 
 #: Routes without per-object policy, each with the reason.

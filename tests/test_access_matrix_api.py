@@ -81,6 +81,37 @@ API_ROUTES = (
         SEEN, owner=Cell(201, changes=("versions",)),
         **each(STRANGERS, NOT_FOUND),
     ), "PUT", api_upload, hidden_id="alpha_submission", during_call=True),
+    *(Route(endpoint, f"/api/v1/submissions/{{alpha_submission}}/{path}", row(
+        NOT_FOUND,
+        **each(("owner", "officer", "officer_granted"), Cell(200, shows=shows,
+                                                             hides=(*PARTNERS, *CONTENT))),
+        **each(("reviewer_assigned", "auditor"), SEEN),
+    ), hidden_id="alpha_submission") for endpoint, path, shows in (
+        ("api.checklist", "checklist", ("document.present",)),
+        ("api.receipts", "receipts", (ALPHA_FILE,)),
+        ("api.screening", "screening", ("{alpha_submission}",)),
+    )),
+    Route("api.resource_request", "/api/v1/submissions/{alpha_submission}/resource-request", row(
+        NOT_FOUND, **each(("owner", "officer", "officer_granted"), Cell(200, hides=(
+            *PARTNERS, *CONTENT))),
+    ), hidden_id="alpha_submission"),
+    Route("api.resource_totals", "/api/v1/programmes/{code}/resource-totals", row(
+        FORBIDDEN,
+        **each(("officer", "officer_granted"), Cell(200, shows=("{alpha_submission}",),
+                                                    hides=(*PARTNERS, *CONTENT))),
+        officer_conflicted=Cell(200, hides=("{alpha_submission}", *ALPHA_MATERIAL)),
+    )),
+    Route("api.put_resource_request",
+          "/api/v1/submissions/{alpha_submission}/resource-request", row(
+              SEEN, owner=Cell(200, changes=("resource_requests",)),
+              **each(STRANGERS, NOT_FOUND), **each(("reviewer_assigned", "auditor"), NOT_FOUND),
+          ), "PUT", api_json({"gpu_model": "h100", "gpu_count": 1024,
+                              "data_budget_krw": 2_000_000_000, "talent_headcount": 30},
+                             method="PUT"), hidden_id="alpha_submission", during_call=True),
+    Route("api.submit", "/api/v1/submissions/{alpha_submission}/submit", row(
+        SEEN, owner=Cell(201, changes=("submissions", "submission_events", "receipts")),
+        **each(STRANGERS, NOT_FOUND),
+    ), "POST", api_json({}), hidden_id="alpha_submission", during_call=True),
     Route("api.nda_accept", "/api/v1/nda/accept", row(
         FORBIDDEN, **each(MFA_REVIEWERS, Cell(201, changes=("acceptances",))),
     ), "POST", api_json({"sha256": "{nda_sha256}", "typed_name": "Test reviewer"})),

@@ -264,6 +264,8 @@ def submission_page(submission_id: uuid.UUID) -> str:
         and documents.accepts_changes(submission),
         can_edit_partners=allowed(Action.PARTNER_LIST_EDIT, submission),
         can_challenge=allowed(Action.CONFLICT_CHALLENGE, submission),
+        can_view_resources=definition is not None and definition.resources is not None
+        and allowed(Action.RESOURCE_REQUEST_VIEW, submission),
         partner_form=PartnerForm(), remove_form=EmptyForm(), kinds=list(OrganizationKind),
         now=runtime().clock(),
         **submission_panel(submission, {str(m.id): m.organization_name for m in partners}),
