@@ -24,7 +24,7 @@ from vault.conflicts.models import Conflict, ConflictSource, ConflictStatus, San
 from vault.consortia.models import Consortium, ConsortiumContact
 from vault.consortia.service import ConsortiumService
 from vault.db import unit_of_work
-from vault.documents.models import Document, Submission
+from vault.documents.models import Document, Submission, SubmissionState
 from vault.documents.submissions import SubmissionService
 from vault.grants.models import DualControlGrant
 from vault.identity.models import Role, User
@@ -200,6 +200,13 @@ class Facts:
         submission = self.session.get(Submission, self.world.teams[team].submission)
         assert submission is not None
         submission.stage = stage
+        self.session.flush()
+
+    def withdraw(self, team: str = "alpha") -> None:
+        """``team`` withdrew its application."""
+        submission = self.session.get(Submission, self.world.teams[team].submission)
+        assert submission is not None
+        submission.state = SubmissionState.WITHDRAWN
         self.session.flush()
 
     def conflict(self, team: str = "alpha", user: str = "reviewer",

@@ -65,6 +65,7 @@ STEPS: dict[str, Callable[[Facts, Clock], None]] = {
     "grant-revoked": lambda f, c: f.grant(revoked=True),
     "grant-requested": lambda f, c: f.grant(approver=None),
     "grant-beta": lambda f, c: f.grant("beta"),
+    "withdrawn": lambda f, c: f.withdraw(),
 }
 
 
@@ -169,6 +170,7 @@ REVIEWER_STATES: list[tuple[str, tuple[str, ...], bool, bool, tuple[str, ...]]] 
     ("sanctioned long ago", (*READY, "sanction-old"), True, True, ()),
     ("no MFA and conflicted", (*READY, "conflict-pending"), False, False,
      (GUARD_CONFLICT, GUARD_NDA)),
+    ("application withdrawn", (*READY, "withdrawn"), True, False, ()),
 ]
 #: The reviewer's reading actions, their resource and the permit that allows them.
 REVIEWER_READS = {

@@ -278,7 +278,8 @@ def _entity(uid: EntityRef, attrs: dict | None = None, parents: tuple[EntityRef,
 def _resources(**submission: object) -> str:
     """A programme, consortium, submission (in its open written window) and document."""
     attrs = {"consortium": CONSORTIUM.attr(), "programme": PROGRAMME.attr(), "stage": "written",
-             "review_opens": NOW - 3600, "review_closes": NOW + 3600, **submission}
+             "review_opens": NOW - 3600, "review_closes": NOW + 3600, "withdrawn": False,
+             **submission}
     return entities_json([
         _entity(PROGRAMME, {"nda_version": NDA}),
         _entity(CONSORTIUM, parents=(PROGRAMME,)),

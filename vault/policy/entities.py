@@ -20,7 +20,7 @@ from vault.assignments.models import Assignment
 from vault.conflicts.models import Conflict, ConflictStatus
 from vault.conflicts.rules import recent_sanction, rules_for
 from vault.consortia.models import Consortium, ConsortiumContact
-from vault.documents.models import Document, Submission
+from vault.documents.models import Document, Submission, SubmissionState
 from vault.grants.models import DualControlGrant
 from vault.identity.models import Role
 from vault.nda.models import NdaAcceptance
@@ -214,6 +214,7 @@ class EntityBuilder:
                 "stage": resource.stage,
                 "review_opens": opens,
                 "review_closes": closes,
+                "withdrawn": resource.state is SubmissionState.WITHDRAWN,
             }, parents=[ref(resource.consortium)])
             self._add(resource.consortium, out)
         elif isinstance(resource, Document):
