@@ -13,11 +13,14 @@ from vault.cli import cli
 from vault.consortia.models import Consortium, ConsortiumContact, ConsortiumMember
 from vault.consortia.service import ConsortiumService
 from vault.db import unit_of_work
+from vault.documents.models import DocumentVersion, Submission
 from vault.identity.models import Role, User
 from vault.organizations.models import Organization, OrganizationKind
 from vault.organizations.service import OrganizationService
 from vault.programmes.models import Programme
 from vault.programmes.service import ProgrammeService
+from vault.resources.models import ResourceRequest
+from vault.screening.models import SubmissionReceipt
 from vault.settings import DEMO_MARKER
 
 PROGRAMME = "sovereign-ai-2025"
@@ -41,7 +44,8 @@ def _count(runtime, model) -> int:
 
 def _counts(runtime) -> dict[str, int]:
     """Row counts of everything ``init --demo`` creates."""
-    models = (User, Organization, Programme, Consortium, ConsortiumMember, ConsortiumContact)
+    models = (User, Organization, Programme, Consortium, ConsortiumMember, ConsortiumContact,
+              Submission, DocumentVersion, ResourceRequest, SubmissionReceipt)
     return {model.__name__: _count(runtime, model) for model in models}
 
 
@@ -202,7 +206,8 @@ def test_db_downgrade_requires_a_revision(app, runtime):
 
 @pytest.fixture
 def demo(app, settings):
-    """The test vault after ``vault init --demo`` (about 1.5 s: 28 argon2 hashes)."""
+    """The test vault after ``vault init --demo`` (about 3 s: 28 argon2 hashes and some 140
+    encrypted uploads)."""
     assert settings.demo is False
     result = _invoke(app, "init", "--demo")
     assert result.exit_code == 0, result.output
@@ -286,5 +291,7 @@ def test_init_demo_again_says_present_and_duplicates_nothing(demo, app, runtime,
     assert "Demo data already present" in again.output
     assert _counts(runtime) == counts
     assert counts["User"] == 28 and counts["Consortium"] == 15
+    assert counts["DocumentVersion"] > 100 and counts["ResourceRequest"] == 15
+    assert counts["SubmissionReceipt"] == 14
     assert settings.credentials_file.read_bytes() == credentials
     assert settings.demo is True  # the marker is restored

@@ -25,6 +25,7 @@ from vault.conflicts.service import ConflictService
 from vault.consortia.service import ConsortiumService
 from vault.db import unit_of_work
 from vault.demo import create_demo, demo_exists, format_credentials
+from vault.demo_submissions import populate_submissions
 from vault.identity.errors import IdentityError, UnknownUser
 from vault.identity.models import Role
 from vault.keys import KeyProviderError
@@ -147,11 +148,27 @@ def init_command(demo: bool) -> None:
         found = ConflictService(session, cipher=runtime.cipher, clock=runtime.clock,
                                 definitions=runtime.definitions, audit=runtime.audit(session),
                                 request=RequestInfo(client="cli")).detect(programme)
+        # Documents, resource requests and submissions for the officer to screen (not screened
+        # here: that is the officer's step). Only while the call is open: nothing is accepted
+        # after its deadline.
+        definition = runtime.definitions[code]
+        made = populate_submissions(
+            session, programme, definition, documents=runtime.documents(session),
+            cipher=runtime.cipher, audit=runtime.audit(session),
+            definitions=runtime.definitions, request=RequestInfo(client="cli"),
+        ) if runtime.clock() < definition.submission_deadline else None
         table = format_credentials(credentials)
     # Written only once the accounts are committed, so the file never lists logins that
     # do not exist.
     _write_private(settings.credentials_file, table)
     (settings.data_dir / DEMO_MARKER).touch(mode=0o600)
+    if made is None:
+        click.echo(f"Demo submissions: none, the call closed at "
+                   f"{definition.submission_deadline.isoformat()}.")
+    else:
+        click.echo(f"Demo submissions: {made.documents} documents uploaded (encrypted), "
+                   f"{made.resource_requests} resource requests saved, {made.submitted} "
+                   f"submitted and {made.drafts} left a draft; screen them at /screening/{code}.")
     click.echo(f"Demo data created; {len(found)} conflicts of interest detected. "
                f"Logins (also in {settings.credentials_file}, mode 0600):")
     click.echo(table)
