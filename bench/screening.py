@@ -1,11 +1,13 @@
 """Screening the whole demo programme end to end, against the same analyses without the sandbox.
 
-Builds the demo programme (the 15 consortia of ``vault init --demo``) in a temporary data
-directory with SQLite and the file blob store, uploads every document through the encrypted
-store as each consortium's applicant (a ~30-page proposal with its headings, a budget plan, the
-company registration, a data management plan, and per partner a signed letter of commitment and
-a signed NDA: realistic PDFs of 100 KB to 2 MB, with incompressible images), saves each resource
-request and submits. Then, in a fresh process, it screens the programme with
+Builds the demo programme as ``vault init --demo`` does (``vault.demo.create_demo`` and
+``vault.demo_submissions.populate_submissions``) in a temporary data directory with SQLite and
+the file blob store, but with full-size files and none of the demo's planted problems: every
+document uploaded through the encrypted store as each consortium's applicant (a 24- to 38-page
+proposal with its headings, a budget plan, the company registration, for most a data
+management plan, and per partner a signed letter of commitment and a signed NDA: realistic
+PDFs of 100 KB to 2 MB, with incompressible images), each resource request saved and every
+submission submitted. Then, in a fresh process, it screens the programme with
 ``ScreeningService.run(workers=2)`` on a cold analysis cache, committed, and prints:
 
   - total seconds (target <= 30 s), PDFs analysed and milliseconds per PDF;
@@ -42,8 +44,7 @@ from sqlalchemy import func, select
 
 from vault import migrate
 from vault.db import unit_of_work
-from vault.documents.models import Document, DocumentVersion, Submission
-from vault.identity.models import Role
+from vault.documents.models import Document, DocumentVersion
 from vault.policy.actions import Actor
 from vault.programmes.service import ProgrammeService
 from vault.runtime import Runtime
@@ -79,32 +80,11 @@ def runtime_in(directory: Path) -> Runtime:
 
 # -- phase 1: the demo programme with every document -------------------------------------
 
-def documents(index: int, partners: int, headings: tuple) -> list[tuple[str, int | None, bytes]]:
-    """The consortium's documents: (kind, partner index or None, PDF bytes)."""
-    sys.path.insert(0, str(ROOT))  # the corpus generator lives with the tests
-    from tests.screening_corpus import text_pdf
-
-    grow = index * 40  # KB: files differ in size from one consortium to the next
-    found: list[tuple[str, int | None, bytes]] = [
-        ("proposal", None, text_pdf(30, headings=headings, padding_kb=1200 + grow)),
-        ("budget_plan", None, text_pdf(8, padding_kb=300 + grow)),
-        ("business_registration", None, text_pdf(2, padding_kb=120 + grow // 4)),
-        ("data_management_plan", None, text_pdf(10, padding_kb=400 + grow)),
-    ]
-    for partner in range(partners):
-        found.append(("letter_of_commitment", partner,
-                      text_pdf(2, signed=True, padding_kb=150 + partner * 10)))
-        found.append(("partner_nda", partner, text_pdf(6, signed=True, padding_kb=250 + grow)))
-    return found
-
-
 def build(directory: Path) -> dict[str, object]:
     """Create the vault, the demo programme and every submission; returns what was made."""
-    from vault.consortia.models import ConsortiumContact
     from vault.consortia.service import ConsortiumService
     from vault.demo import create_demo
-    from vault.resources.service import ResourceService, ResourceValues
-    from vault.screening.workflow import SubmissionWorkflow
+    from vault.demo_submissions import populate_submissions
 
     runtime = runtime_in(directory)
     directory.mkdir(mode=0o700, exist_ok=True)
@@ -114,35 +94,14 @@ def build(directory: Path) -> dict[str, object]:
         programme, _ = ProgrammeService(session).sync(definition)
         create_demo(session, runtime.identity(session),
                     ConsortiumService(session, cipher=runtime.cipher), programme)
-    headings = definition.document_kind("proposal").screening.headings
-    sizes: list[int] = []
-    with unit_of_work(runtime.sessions) as session:
-        submission_ids = list(session.scalars(select(Submission.id).order_by(Submission.id)))
-    for index, submission_id in enumerate(submission_ids):
-        with unit_of_work(runtime.sessions) as session:
-            submission = session.get(Submission, submission_id)
-            consortia = ConsortiumService(session, cipher=runtime.cipher)
-            partners = [m.id for m in consortia.members(submission.consortium) if m.position]
-            applicant = session.scalar(select(ConsortiumContact.user_id).where(
-                ConsortiumContact.consortium_id == submission.consortium_id))
-            store = runtime.documents(session)
-            for kind, partner, data in documents(index, len(partners), headings):
-                store.upload(submission=submission, kind=definition.document_kind(kind),
-                             slot=str(partners[partner]) if partner is not None else "",
-                             filename=f"{kind}.pdf", declared_type="application/pdf",
-                             body=[data[i:i + MIB] for i in range(0, len(data), MIB)],
-                             uploader_id=applicant)
-                sizes.append(len(data))
-            ResourceService(session, cipher=runtime.cipher, documents=store).save(
-                submission, ResourceValues("b200", 512, 5_000_000_000, 30), definition.resources,
-                user_id=applicant)
-            SubmissionWorkflow(session, cipher=runtime.cipher, clock=runtime.clock,
-                               documents=store, definitions=runtime.definitions).submit(
-                submission, Actor(user_id=applicant, role=Role.APPLICANT,
-                                  consortium_ids=frozenset({submission.consortium_id})))
+        # Full size (scale 1) and no planted problems: every document, every submission.
+        made = populate_submissions(
+            session, programme, definition, documents=runtime.documents(session),
+            cipher=runtime.cipher, audit=runtime.audit(session),
+            definitions=runtime.definitions, scale=1.0, flaws={})
     runtime.engine.dispose()
-    return {"consortia": len(submission_ids), "pdfs": len(sizes), "bytes": sum(sizes),
-            "smallest": min(sizes), "largest": max(sizes)}
+    return {"consortia": made.submitted, "pdfs": made.documents, "bytes": sum(made.sizes),
+            "smallest": min(made.sizes), "largest": max(made.sizes)}
 
 
 # -- phase 2: screening, measured ------------------------------------------------------------
