@@ -195,9 +195,25 @@ def _put(served: Served, token: str, submission: str, body: bytes,
     return data
 
 
-def _blob_files(served: Served) -> list[Path]:
+def _blob_files(served: Served) -> set[Path]:
+    """The stored blobs (the demo's own documents among them)."""
     root = served.data_dir / "blobs"
-    return [p for p in root.rglob("*") if p.is_file() and ".tmp" not in p.parts]
+    return {p for p in root.rglob("*") if p.is_file() and ".tmp" not in p.parts}
+
+
+def _version_count(served: Served) -> int:
+    """How many document versions the database holds (the demo's own among them)."""
+    count = subprocess.run(
+        [sys.executable, "-c", (
+            "from sqlalchemy import func, select\n"
+            "from vault.documents.models import DocumentVersion\n"
+            "from vault.runtime import Runtime\n"
+            "from vault.settings import Settings\n"
+            "with Runtime.build(Settings.from_env()).sessions() as s:\n"
+            "    print(s.scalar(select(func.count()).select_from(DocumentVersion)))\n"
+        )], env={**os.environ, **served.env}, cwd=ROOT, capture_output=True, text=True,
+        timeout=60, check=True)
+    return int(count.stdout)
 
 
 def _download(served: Served, token: str, url: str) -> tuple[int, int | None, bytes, bool]:
@@ -219,10 +235,11 @@ def _download(served: Served, token: str, url: str) -> tuple[int, int | None, by
 def test_a_tampered_blob_never_downloads_as_a_complete_200(served, where):
     token, submission = _token_and_submission(served)
     body = b"%PDF-1.7\n" + os.urandom(3 * 1024 * 1024)
+    demo_blobs = _blob_files(served)
     receipt = _put(served, token, submission, body)
     status, _, received, complete = _download(served, token, receipt["content_url"])
     assert (status, complete, received) == (200, True, body)  # intact before tampering
-    (blob,) = _blob_files(served)
+    (blob,) = _blob_files(served) - demo_blobs
     data = bytearray(blob.read_bytes())
     data[int(len(data) * where)] ^= 0x01
     blob.write_bytes(bytes(data))
@@ -235,6 +252,7 @@ def test_a_tampered_blob_never_downloads_as_a_complete_200(served, where):
 
 def test_a_worker_killed_mid_upload_leaves_no_document_and_no_blob(served):
     token, submission = _token_and_submission(served)
+    demo_blobs, demo_versions = _blob_files(served), _version_count(served)
     connection = http.client.HTTPConnection(served.base.removeprefix("http://"), timeout=30)
     connection.putrequest("PUT", f"/api/v1/submissions/{submission}/documents/proposal")
     for name, value in (("Authorization", f"Bearer {token}"),
@@ -250,18 +268,8 @@ def test_a_worker_killed_mid_upload_leaves_no_document_and_no_blob(served):
     for pid in workers:
         os.kill(pid, signal.SIGKILL)
     connection.close()
-    assert _blob_files(served) == []
-    count = subprocess.run(
-        [sys.executable, "-c", (
-            "from sqlalchemy import func, select\n"
-            "from vault.documents.models import DocumentVersion\n"
-            "from vault.runtime import Runtime\n"
-            "from vault.settings import Settings\n"
-            "with Runtime.build(Settings.from_env()).sessions() as s:\n"
-            "    print(s.scalar(select(func.count()).select_from(DocumentVersion)))\n"
-        )], env={**os.environ, **served.env}, cwd=ROOT, capture_output=True, text=True,
-        timeout=60, check=True)
-    assert count.stdout.strip() == "0"
+    assert _blob_files(served) == demo_blobs
+    assert _version_count(served) == demo_versions
 
 
 # -- in a real browser ---------------------------------------------------------------------
