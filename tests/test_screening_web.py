@@ -103,6 +103,9 @@ def test_the_applicant_sees_the_checklist_and_submits_with_a_receipt(applicant, 
     path = f"/submissions/{team.submission_id}"
     page = applicant.get(path).get_data(as_text=True)
     assert "I confirm the documents are final" in page and "Pre-check" in page
+    # The summary comes first: documents are still missing, so something fails.
+    assert re.search(r'<strong class="bad">\d+ failed</strong>', page)
+    assert "Nothing fails" not in page
     assert f"/submissions/{team.submission_id}/submit" in page
     unconfirmed = post(applicant, f"{path}/submit")
     assert unconfirmed.status_code == 302 and state(runtime, team) is S.DRAFT
