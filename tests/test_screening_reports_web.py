@@ -9,7 +9,7 @@ import io
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.conftest import csrf_from, sign_in
 from tests.test_screening_corpus_findings import CASES, PARTNERS, PROGRAMME, build
@@ -220,3 +220,33 @@ def test_a_run_refused_by_the_workflow_keeps_nothing(client, world, officer, run
         assert session.scalars(select(ScreeningRun)).first() is None
         assert session.scalars(select(ScreeningFinding)).first() is None
     assert events(runtime, "screening:ran") == []
+
+
+def test_no_transaction_is_held_while_the_pdfs_are_analysed(client, world, officer, runtime,
+                                                            monkeypatch):
+    """Another request can write while a run's PDFs are analysed: on SQLite an open
+    transaction would hold the one write lock for the length of the run (the write below
+    would then fail after the busy timeout, and the run with it)."""
+    from vault.screening import service as screening_service
+
+    analyse, writes = screening_service.analyse_pdf, []
+
+    def analyse_while_someone_writes(data, rules, *, limits):
+        with unit_of_work(runtime.sessions) as session:
+            session.add(Conflict(
+                programme_id=session.scalar(select(Programme.id)
+                                            .where(Programme.code == PROGRAMME)),
+                user_id=officer.id, consortium_id=world["draft"].consortium_id,
+                source=ConflictSource.DECLARED, status=ConflictStatus.DISMISSED,
+                details_sealed=b"insecure test"))
+        writes.append(True)
+        return analyse(data, rules, limits=limits)
+
+    monkeypatch.setattr(screening_service, "analyse_pdf", analyse_while_someone_writes)
+    with unit_of_work(runtime.sessions) as session:
+        before = session.scalar(select(func.count()).select_from(Conflict))
+    run_screening(client)
+
+    assert writes  # every PDF was analysed while another session wrote and committed
+    with unit_of_work(runtime.sessions) as session:
+        assert session.scalar(select(func.count()).select_from(Conflict)) == before + len(writes)

@@ -78,8 +78,10 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
                 total = len(screening.screenable(programme))
                 with click.progressbar(length=total, label="Screening", file=sys.stderr,
                                        show_pos=True) as bar:
+                    # Committing the access decision lets the analyses run with no
+                    # transaction open (on SQLite, one would block every other writer).
                     done = screening.run(programme, Actor.operator(), workers=workers,
-                                         progress=bar.update)
+                                         progress=bar.update, release=session.commit)
                 counts = dict(session.execute(
                     select(ScreeningFinding.result, func.count())
                     .where(ScreeningFinding.run_id == done.id)

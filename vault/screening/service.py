@@ -141,20 +141,24 @@ class ScreeningService:
         return evaluate(definition, gathered.facts(analyses))
 
     def run(self, programme: Programme, actor: Actor, *, workers: int = 1,
-            progress: Callable[[int], None] | None = None) -> ScreeningRun:
+            progress: Callable[[int], None] | None = None,
+            release: Callable[[], None] | None = None) -> ScreeningRun:
         """Screen every submitted, screening or resubmitted submission of the programme and
         store the run with its findings; submitted ones move into screening.
 
         ``progress(n)`` is called as ``n`` more submissions are ready (their PDFs analysed).
-        Raises ``KeyError`` for a programme without a loaded definition; what
-        ``SubmissionWorkflow.start_screening`` raises.
+        ``release()``, if given, is called once everything is read and before the analyses
+        start: the caller commits there, so no transaction is held while the PDFs are analysed
+        (on SQLite an open transaction holds the one write lock and would stall every other
+        request for the length of the run). Raises ``KeyError`` for a programme without a
+        loaded definition; what ``SubmissionWorkflow.start_screening`` raises.
         """
         definition = self.definitions[programme.code]
         started = self._start_time(programme)
         submissions = self.screenable(programme)
         gathered = [self._gather(submission, definition) for submission in submissions]
         analyses = self._analyses(gathered, definition, workers=max(1, workers),
-                                  progress=progress)
+                                  progress=progress, release=release)
         run = ScreeningRun(id=uuid.uuid4(), programme_id=programme.id, started_at=started,
                            actor_id=actor.user_id, actor_role=actor.role_name,
                            definition_sha256=definition.sha256,
@@ -242,9 +246,11 @@ class ScreeningService:
     # -- analysing the PDFs -------------------------------------------------------------------
 
     def _analyses(self, gathered: Sequence[_Gathered], definition: ProgrammeDefinition, *,
-                  workers: int, progress: Callable[[int], None] | None = None
+                  workers: int, progress: Callable[[int], None] | None = None,
+                  release: Callable[[], None] | None = None
                   ) -> dict[tuple[uuid.UUID, str], PdfFacts]:
-        """The facts of every PDF version of the submissions: cached ones, then new ones."""
+        """The facts of every PDF version of the submissions: cached ones, then new ones
+        (analysed after ``release()``, without touching the database; stored afterwards)."""
         wanted = {(d.version_id, digest): item.submission.id
                   for item in gathered for d, digest in item.documents if digest}
         results = self._cached(wanted)
@@ -264,16 +270,25 @@ class ScreeningService:
         if progress and ready:
             progress(ready)
 
+        lasting_facts: list[tuple[_Job, PdfFacts]] = []
+
         def finished(job: _Job, facts: PdfFacts, lasting: bool) -> None:
             results[(job.version.id, job.digest)] = facts
             if lasting:
-                self._store(job.version.id, job.digest, facts)
+                lasting_facts.append((job, facts))
             for submission_id in job.waiting:
                 pending[submission_id] -= 1
                 if progress and pending[submission_id] == 0:
                     progress(1)
 
+        for job in jobs.values():
+            # Loaded now, so that opening the version later reads nothing from the database.
+            _ = job.version.document.submission.consortium.programme.code
+        if release is not None:
+            release()
         self._run_jobs(list(jobs.values()), workers, finished)
+        for job, facts in lasting_facts:
+            self._store(job.version.id, job.digest, facts)
         return results
 
     def _run_jobs(self, jobs: list[_Job], workers: int,

@@ -34,6 +34,7 @@ from vault.web.context import (
     audit,
     authorize,
     authorizer,
+    commit_so_far,
     db,
     rollback_request,
     runtime,
@@ -165,7 +166,9 @@ def run(code: str) -> Response:
     if not EmptyForm().validate_on_submit():
         abort(400)
     try:
-        done = service().run(programme, actor(), workers=os.cpu_count() or 1)
+        # The access decision is committed before the analyses, which hold no transaction.
+        done = service().run(programme, actor(), workers=os.cpu_count() or 1,
+                             release=commit_so_far)
     except ScreeningError as error:
         # E.g. a submission withdrawn meanwhile: nothing of the run is kept.
         rollback_request()
