@@ -83,10 +83,6 @@ description_ko = "추가 기준"
 description_en = "An extra criterion"
 weight = 5
 """
-#: The start of the written stage's first criterion.
-CAPABILITY = ("\n# The 2025 round did not publish its weights; a sibling programme used "
-              '30/30/40.\n[[stages.criteria]]\nid = "capability"')
-
 BROKEN = [
     ("pages-reversed", "min_pages = 5\nmax_pages = 40\n", "min_pages = 50\nmax_pages = 40\n",
      "document_kinds[0].screening.max_pages", "must not be less than min_pages (50)"),
@@ -129,9 +125,6 @@ BROKEN = [
      "stages[2].keep", "does not apply"),
     ("keep-without-decision", 'decision = "majority"\n', 'keep = 2\n',
      "stages[3].keep", "needs a decision rule"),
-    ("criterion-typo", "keep = 10\n" + CAPABILITY,
-     "keep = 10\n" + CAPABILITY.replace("id =", "ident ="),
-     "stages[0].criteria[0].ident", "unknown key"),
 ]
 
 
@@ -158,3 +151,70 @@ def test_screening_rules_need_a_pdf_kind(tmp_path: Path) -> None:
 
     assert caught.value.field == "document_kinds[1].screening"
     assert "accepts no application/pdf" in str(caught.value)
+
+
+def _written_scoring(tmp_path: Path, old: str, new: str) -> Path:
+    """The shipped file with ``old`` replaced in the written stage's scoring (the first one)."""
+    path = _variant(tmp_path, 'code = "sovereign-ai-2025"', 'code = "sovereign-ai-2025"')
+    text = path.read_text(encoding="utf-8")
+    start = text.index("[stages.scoring]")
+    assert old in text[start:start + 300], old
+    path.write_text(text[:start] + text[start:].replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def test_shipped_scoring_of_the_written_stage() -> None:
+    scoring = load_definition(SHIPPED).stage("written").scoring
+
+    assert scoring is not None
+    assert scoring.scale == Range(0, 100)
+    assert scoring.trim_from == 5
+    assert scoring.tie_break == ("criterion:excellence", "criterion:capability",
+                                 "earliest_submission")
+    assert load_definition(SHIPPED).stage("stage_1").scoring is None
+
+
+@pytest.mark.parametrize(("old", "new", "field", "problem"), [
+    pytest.param("scale = { min = 0, max = 100 }", "scale = { min = 5, max = 5 }",
+                 "stages[0].scoring.scale", "max must be greater than min", id="flat-scale"),
+    pytest.param("trim_from = 5", "trim_from = 2", "stages[0].scoring.trim_from",
+                 "must be 0 (never) or at least 3", id="trim-two"),
+    pytest.param('"criterion:capability"', '"criterion:charisma"',
+                 "stages[0].scoring.tie_break[1]", "'criterion:charisma' is neither",
+                 id="unknown-criterion"),
+    pytest.param('"criterion:capability"', '"criterion:excellence"',
+                 "stages[0].scoring.tie_break[1]", "duplicate rule", id="duplicate-rule"),
+    pytest.param("tie_break = [", "tie_brake = [", "stages[0].scoring.tie_brake",
+                 'did you mean "tie_break"?', id="typo"),
+])
+def test_broken_scoring_names_file_and_field(tmp_path: Path, old: str, new: str, field: str,
+                                             problem: str) -> None:
+    with pytest.raises(DefinitionError) as caught:
+        load_definition(_written_scoring(tmp_path, old, new))
+
+    assert caught.value.field == field
+    assert problem in str(caught.value)
+
+
+def test_scoring_needs_criteria(tmp_path: Path) -> None:
+    path = _variant(tmp_path, 'decision = "majority"\n',
+                    'decision = "majority"\n\n[stages.scoring]\nscale = { min = 0, max = 10 }\n')
+
+    with pytest.raises(DefinitionError) as caught:
+        load_definition(path)
+
+    assert caught.value.field == "stages[3].scoring.scale"
+    assert "needs [[stages.criteria]]" in str(caught.value)
+
+
+def test_a_misspelt_criterion_key_is_named(tmp_path: Path) -> None:
+    path = _variant(tmp_path, 'code = "sovereign-ai-2025"', 'code = "sovereign-ai-2025"')
+    text = path.read_text(encoding="utf-8")
+    first = text.index('[[stages.criteria]]\nid = "capability"')
+    path.write_text(text[:first] + text[first:].replace("id =", "ident =", 1), encoding="utf-8")
+
+    with pytest.raises(DefinitionError) as caught:
+        load_definition(path)
+
+    assert caught.value.field == "stages[0].criteria[0].ident"
+    assert "unknown key" in str(caught.value)

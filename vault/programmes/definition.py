@@ -26,11 +26,13 @@ from vault.programmes.rules import (
     Heading,
     PdfRules,
     ResourceForm,
+    Scoring,
     read_consortium,
     read_criteria,
     read_decision,
     read_pdf_rules,
     read_resources,
+    read_scoring,
 )
 from vault.programmes.tables import MAX_TITLE_LENGTH, DefinitionError, Table
 from vault.programmes.tables import is_korean as _is_korean
@@ -46,6 +48,7 @@ __all__ = [
     "Heading",
     "PdfRules",
     "ResourceForm",
+    "Scoring",
 ]
 
 #: The value of ``current_stage`` while the call is open and no stage has started yet.
@@ -81,7 +84,7 @@ DOCUMENT_KIND_KEYS = frozenset(
     {"id", "title_ko", "title_en", "media_types", "max_size_mb", "required", "per", "screening"}
 )
 STAGE_KEYS = frozenset({"id", "title_ko", "title_en", "review_opens", "review_closes",
-                        "criteria", "decision", "keep", "eliminate"})
+                        "criteria", "decision", "keep", "eliminate", "scoring"})
 
 _CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -123,6 +126,8 @@ class Stage:
     criteria: tuple[Criterion, ...] = ()
     #: How the stage decides who goes on; ``None`` until the definition says.
     decision: Decision | None = None
+    #: How score sheets become a ranking; ``None`` for a stage without score sheets.
+    scoring: Scoring | None = None
 
     def title(self, locale: str) -> str:
         """The title in the given locale (Korean or English)."""
@@ -265,8 +270,10 @@ def _read_stage(file: str, index: int, data: dict[str, Any]) -> Stage:
     review_closes = table.aware_datetime("review_closes")
     if not review_opens < review_closes:
         raise table.error("review_closes", "must be after review_opens")
+    criteria = read_criteria(table)
     return Stage(stage_id, title_ko, title_en, review_opens, review_closes,
-                 criteria=read_criteria(table), decision=read_decision(table))
+                 criteria=criteria, decision=read_decision(table),
+                 scoring=read_scoring(table, criteria))
 
 
 def _read_nda(path: Path, data: Any) -> NdaTerms:

@@ -34,6 +34,11 @@ GPU_MODEL_KEYS = frozenset({"id", "title", "max_count"})
 RANGE_KEYS = frozenset({"min", "max"})
 CRITERION_KEYS = frozenset(
     {"id", "title_ko", "title_en", "description_ko", "description_en", "weight"})
+SCORING_KEYS = frozenset({"scale", "trim_from", "tie_break"})
+#: A tie-break rule that is not about one criterion: the earlier submission ranks first.
+EARLIEST_SUBMISSION = "earliest_submission"
+#: Upper bound of a score scale (a value beyond is a typo).
+MAX_SCALE = 1000
 
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
@@ -129,6 +134,20 @@ class Criterion:
     def description(self, locale: str) -> str:
         """The description in the given locale (Korean or English)."""
         return self.description_ko if is_korean(locale) else self.description_en
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """How a stage's score sheets become a ranking."""
+
+    #: Every criterion is scored on this scale (inclusive).
+    scale: Range
+    #: With at least this many sheets for a submission, its highest and lowest totals are
+    #: dropped before the mean; 0: never.
+    trim_from: int = 5
+    #: Rules that order submissions with equal scores, in order: ``criterion:<id>`` (the higher
+    #: mean on that criterion first) or ``earliest_submission``.
+    tie_break: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -254,3 +273,32 @@ def read_decision(stage: Table) -> Decision | None:
     if needed is None:
         return Decision(rule)
     return Decision(rule, stage.integer(needed, 1, 1000))
+
+
+def read_scoring(stage: Table, criteria: tuple[Criterion, ...]) -> Scoring | None:
+    """A stage's ``[stages.scoring]``: the score scale, trimming and tie-break rules."""
+    if "scoring" not in stage.data:
+        return None
+    table = stage.sub_table("scoring", SCORING_KEYS)
+    if not criteria:
+        raise table.error("scale", "a stage with scoring needs [[stages.criteria]]")
+    scale = _range(table, "scale", MAX_SCALE)
+    if scale.minimum == scale.maximum:
+        raise table.error("scale", "max must be greater than min")
+    trim_from = table.integer("trim_from", 0, 1000, default=5)
+    if trim_from in (1, 2):
+        raise table.error("trim_from", "must be 0 (never) or at least 3: trimming drops two")
+    rules = table.data.get("tie_break", [])
+    if not isinstance(rules, list) or not all(isinstance(rule, str) for rule in rules):
+        raise table.error("tie_break", "must be a list of rules like "
+                                       f'"criterion:<id>" or "{EARLIEST_SUBMISSION}"')
+    known = {criterion.id for criterion in criteria}
+    for index, rule in enumerate(rules):
+        kind, _, criterion = rule.partition(":")
+        if rule == EARLIEST_SUBMISSION or (kind == "criterion" and criterion in known):
+            if rules.index(rule) != index:
+                raise table.error(f"tie_break[{index}]", f"duplicate rule {rule!r}")
+            continue
+        raise table.error(f"tie_break[{index}]", f"{rule!r} is neither \"criterion:<id>\" "
+                                                 f"of this stage nor \"{EARLIEST_SUBMISSION}\"")
+    return Scoring(scale=scale, trim_from=trim_from, tie_break=tuple(rules))
