@@ -18,6 +18,7 @@ from vault.documents.models import (
     SubmissionState,
     WatermarkCopy,
 )
+from vault.evaluation.models import ScoreSheet, ScoreSheetRevision, SheetState
 from vault.grants.models import DualControlGrant
 from vault.identity.models import ApiToken, LoginThrottle, RecoveryCode, Role, User
 from vault.nda.models import NdaAcceptance, NdaVersion
@@ -63,8 +64,11 @@ __all__ = [
     "ResourceRequest",
     "Role",
     "Sanction",
+    "ScoreSheet",
+    "ScoreSheetRevision",
     "ScreeningFinding",
     "ScreeningRun",
+    "SheetState",
     "Submission",
     "SubmissionEvent",
     "SubmissionReceipt",

@@ -1,0 +1,1 @@
+"""Evaluation: score sheets, aggregation and ranking of a stage's submissions."""
