@@ -136,6 +136,9 @@ APPLICANT_ROWS = [
     _deny("applicant_alpha", (), A.ASSIGNMENT_LIST, "programme"),
     # Their own checklist, never the decision or another's screening.
     _deny("applicant_alpha", (), A.SCREENING_DECIDE, "alpha.submission"),
+    # Nobody scores their own application.
+    *(_deny("applicant_alpha", (), a, "alpha.submission")
+      for a in (A.SCORE_SHEET_WRITE, A.SCORE_SHEET_REOPEN)),
     *(_deny("applicant_alpha", (), a, "programme") for a in _SCREENING_PROGRAMME_ACTIONS),
     _deny("applicant_alpha", (), A.AUDIT_LOG_VIEW, "system"),
     _deny("applicant_alpha", (), A.USER_LIST, "system"),
@@ -172,12 +175,14 @@ REVIEWER_STATES: list[tuple[str, tuple[str, ...], bool, bool, tuple[str, ...]]] 
      (GUARD_CONFLICT, GUARD_NDA)),
     ("application withdrawn", (*READY, "withdrawn"), True, False, ()),
 ]
-#: The reviewer's reading actions, their resource and the permit that allows them.
+#: The reviewer's reading actions, and scoring (allowed exactly when reading is), their
+#: resource and the permit that allows them.
 REVIEWER_READS = {
     A.DOCUMENT_READ: ("alpha.document", "reviewer-reads-assigned-documents"),
     A.DOCUMENT_VIEW: ("alpha.document", "reviewer-reads-assigned-documents"),
     A.SUBMISSION_VIEW: ("alpha.submission", "reviewer-reads-assigned-submission"),
     A.PARTNER_LIST_VIEW: ("alpha.submission", "reviewer-reads-assigned-submission"),
+    A.SCORE_SHEET_WRITE: ("alpha.submission", "reviewer-scores-assigned-submission"),
 }
 
 REVIEWER_ROWS = [
@@ -191,8 +196,11 @@ REVIEWER_ROWS = [
     *(_deny("reviewer", READY, a, "alpha.submission")
       for a in (A.PARTNER_LIST_EDIT, A.DOCUMENT_UPLOAD, A.CONFLICT_CHALLENGE,
                 A.SUBMISSION_SUBMIT, A.SUBMISSION_WITHDRAW, A.RESOURCE_REQUEST_VIEW,
-                A.RESOURCE_REQUEST_EDIT, A.SCREENING_VIEW, A.SCREENING_DECIDE)),
+                A.RESOURCE_REQUEST_EDIT, A.SCREENING_VIEW, A.SCREENING_DECIDE,
+                A.SCORE_SHEET_REOPEN)),
     *(_deny("reviewer", READY, a, "programme") for a in _SCREENING_PROGRAMME_ACTIONS),
+    # Another consortium's submission is not theirs to score.
+    _deny("reviewer", READY, A.SCORE_SHEET_WRITE, "beta.submission"),
     _deny("reviewer", READY, A.CONSORTIUM_VIEW, "alpha"),
     # Another consortium's material is not theirs to read.
     _deny("reviewer", READY, A.DOCUMENT_READ, "beta.document"),
@@ -247,6 +255,17 @@ OFFICER_ROWS = [
           "guard-conflicted-officer-decides-nothing"),
     _allow("officer", ("officer-conflict",), A.SCREENING_DECIDE, "beta.submission",
            "officer-decides-screening"),
+    # Reopening a submitted score sheet: the same rule as the screening decision. Officers
+    # never score.
+    _allow("officer", (), A.SCORE_SHEET_REOPEN, "alpha.submission",
+           "officer-reopens-score-sheet"),
+    _deny("officer", ("officer-conflict",), A.SCORE_SHEET_REOPEN, "alpha.submission",
+          "guard-conflicted-officer-decides-nothing"),
+    _deny("officer", ("officer-conflict", "grant"), A.SCORE_SHEET_REOPEN, "alpha.submission",
+          "guard-conflicted-officer-decides-nothing"),
+    _allow("officer", ("officer-conflict",), A.SCORE_SHEET_REOPEN, "beta.submission",
+           "officer-reopens-score-sheet"),
+    _deny("officer", (), A.SCORE_SHEET_WRITE, "alpha.submission"),
     # Dual control: only a conflicted officer asks, only another unconflicted officer approves.
     _allow("officer", ("officer-conflict",), A.GRANT_REQUEST, "alpha",
            "officer-requests-dual-control"),
@@ -284,6 +303,8 @@ AUDITOR_ROWS = [
     # Resource requests are a consortium's plans, not metadata.
     _deny("auditor", (), A.RESOURCE_REQUEST_VIEW, "alpha.submission"),
     _deny("auditor", (), A.SCREENING_DECIDE, "alpha.submission"),
+    *(_deny("auditor", (), a, "alpha.submission")
+      for a in (A.SCORE_SHEET_WRITE, A.SCORE_SHEET_REOPEN)),
     *(_deny("auditor", (), a, "programme") for a in _SCREENING_PROGRAMME_ACTIONS),
 ]
 
@@ -292,7 +313,8 @@ ADMIN_ROWS = [
       for a in (A.USER_LIST, A.USER_MANAGE, A.KEY_MANAGE)),
     *(_deny("admin", (), a, t, "guard-no-content-for-admins") for a, t in _MATERIAL.items()),
     *(_deny("admin", (), a, "alpha.submission")
-      for a in (A.PARTNER_LIST_EDIT, A.DOCUMENT_UPLOAD)),
+      for a in (A.PARTNER_LIST_EDIT, A.DOCUMENT_UPLOAD, A.SCORE_SHEET_WRITE,
+                A.SCORE_SHEET_REOPEN)),
     _deny("admin", (), A.PROGRAMME_MANAGE, "programme"),
     *(_deny("admin", (), a, "programme") for a in _SCREENING_PROGRAMME_ACTIONS),
     _deny("admin", (), A.AUDIT_LOG_VIEW, "system"),

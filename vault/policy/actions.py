@@ -43,6 +43,10 @@ class Action(StrEnum):
     SCREENING_VIEW = "screening:view"
     #: Decide eligible, returned or ineligible.
     SCREENING_DECIDE = "screening:decide"
+    #: Save and submit one's own score sheet for the submission in its current stage.
+    SCORE_SHEET_WRITE = "score-sheet:write"
+    #: Reopen a submitted score sheet (with a reason) so that its reviewer may change it.
+    SCORE_SHEET_REOPEN = "score-sheet:reopen"
     #: A document's metadata: versions, sizes, hashes, file names.
     DOCUMENT_VIEW = "document:view"
     #: A document's content.
