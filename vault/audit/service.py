@@ -79,6 +79,11 @@ class Tag(StrEnum):
     SCREENING_REPORT_EXPORTED = "screening:report-exported"
     RESOURCE_REQUEST_SAVED = "resource-request:saved"
     RESOURCE_TOTALS_EXPORTED = "resource-request:totals-exported"
+    #: A reviewer saved a draft score sheet (the event names the sheet, never a score).
+    SCORE_SHEET_SAVED = "score-sheet:saved"
+    SCORE_SHEET_SUBMITTED = "score-sheet:submitted"
+    #: An officer reopened a submitted score sheet with a reason.
+    SCORE_SHEET_REOPENED = "score-sheet:reopened"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,338 @@
+"""Score sheets: a reviewer scores each criterion of a stage on the stage's scale and comments,
+saves drafts, submits once; a submitted sheet changes only after an officer reopens it with a
+reason, and the values it held are kept in its history.
+
+Scores and comments are confidential: they are sealed with the field cipher (associated data =
+table, column and row id) and opened only here. They never go into logs, URLs, audit events or
+error messages (errors name criteria and ranges only).
+
+This service does not decide who may act. Callers authorize through the policy engine first:
+``score-sheet:write`` on the submission before ``save`` and ``submit`` (the reviewer is assigned
+to its current stage, conflict-free, with the NDA and a second factor, inside the review window),
+and ``score-sheet:reopen`` before ``reopen``. The service itself refuses what no authorization can
+make right: a sheet written by anyone but its own reviewer, a stage without score sheets, a
+submission not in the stage, a submitted sheet changed without a reopen.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vault.crypto import FieldCipher
+from vault.documents.models import Submission
+from vault.evaluation.errors import (
+    CommentTooLong,
+    IncompleteSheet,
+    InvalidReason,
+    NoScoring,
+    NotInStage,
+    NotYourSheet,
+    OverallCommentTooLong,
+    ScoreOutOfRange,
+    SheetLocked,
+    SheetNotSubmitted,
+    UnknownCriterion,
+)
+from vault.evaluation.models import ScoreSheet, ScoreSheetRevision, SheetState
+from vault.policy.actions import Actor
+from vault.programmes.definition import ProgrammeDefinition, Stage
+from vault.programmes.models import Programme
+
+#: The longest comment (per criterion, and overall) and reopen reason, in characters.
+MAX_COMMENT = 4000
+
+
+@dataclass(frozen=True)
+class SheetView:
+    """A score sheet with its scores and comments opened."""
+
+    id: uuid.UUID
+    stage: str
+    submission_id: uuid.UUID
+    reviewer_id: uuid.UUID
+    state: SheetState
+    #: Criterion id → score, in the stage's criterion order (a draft may lack some).
+    scores: dict[str, int]
+    #: Criterion id → comment, in the stage's criterion order (only criteria commented on).
+    comments: dict[str, str]
+    overall_comment: str
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+
+    @property
+    def submitted(self) -> bool:
+        """Whether the sheet is handed in (and immutable until reopened)."""
+        return self.state is SheetState.SUBMITTED
+
+
+@dataclass(frozen=True)
+class RevisionView:
+    """What a sheet held when it was reopened, who reopened it, when and why."""
+
+    revision: int
+    scores: dict[str, int]
+    comments: dict[str, str]
+    overall_comment: str
+    submitted_at: datetime
+    reopened_by_id: uuid.UUID | None
+    reopened_by_role: str
+    reopened_at: datetime
+    reason: str
+
+
+class ScoreSheets:
+    """Score sheet operations on one database session (flushes; the caller commits)."""
+
+    def __init__(self, session: Session, *, cipher: FieldCipher, clock: Callable[[], datetime],
+                 definitions: Mapping[str, ProgrammeDefinition]) -> None:
+        self.session = session
+        self.cipher = cipher
+        self.clock = clock
+        self.definitions = definitions
+
+    # -- the reviewer's changes --------------------------------------------------------------
+
+    def save(self, submission: Submission, stage_id: str, reviewer: Actor,
+             scores: Mapping[str, int], comments: Mapping[str, str], *,
+             overall_comment: str = "") -> ScoreSheet:
+        """Save the reviewer's own draft sheet for the submission in ``stage_id`` (created on
+        first save); the values given replace the draft's. A draft may leave criteria out.
+
+        Raises ``NoScoring`` (no such stage, or it has no score sheets), ``NotInStage``,
+        ``NotYourSheet`` (the actor is not a user), ``UnknownCriterion``, ``ScoreOutOfRange``,
+        ``CommentTooLong`` or ``OverallCommentTooLong`` (all ``InvalidScores``: nothing is
+        stored) and ``SheetLocked`` (the sheet was submitted).
+        """
+        stage = self._scored_stage(submission, stage_id)
+        if reviewer.user_id is None:
+            raise NotYourSheet()
+        clean_scores, clean_comments = self._validate(stage, scores, comments, overall_comment)
+        sheet = self.sheet(submission, stage_id, reviewer.user_id)
+        now = self.clock()
+        if sheet is None:
+            sheet = ScoreSheet(id=uuid.uuid4(), programme_id=submission.programme_id,
+                               stage=stage_id, submission_id=submission.id,
+                               reviewer_id=reviewer.user_id, state=SheetState.DRAFT,
+                               created_at=now, revision=0)
+            self.session.add(sheet)
+        else:
+            self._lock(sheet)
+            if sheet.state is SheetState.SUBMITTED:
+                raise SheetLocked()
+        sheet.scores_sealed = self._seal_scores(ScoreSheet.__tablename__, sheet.id, clean_scores)
+        sheet.comments_sealed = self._seal_comments(ScoreSheet.__tablename__, sheet.id,
+                                                    clean_comments, overall_comment)
+        sheet.updated_at = now
+        self.session.flush()
+        return sheet
+
+    def submit(self, sheet: ScoreSheet, reviewer: Actor) -> ScoreSheet:
+        """Hand in the reviewer's own sheet: every criterion must be scored. Afterwards the
+        sheet is immutable until an officer reopens it.
+
+        Raises ``NotYourSheet``, ``SheetLocked`` (already submitted), ``NoScoring``,
+        ``NotInStage`` (the submission left the stage) or ``IncompleteSheet``.
+        """
+        if reviewer.user_id is None or sheet.reviewer_id != reviewer.user_id:
+            raise NotYourSheet()
+        self._lock(sheet)
+        if sheet.state is SheetState.SUBMITTED:
+            raise SheetLocked()
+        submission = self.session.get(Submission, sheet.submission_id)
+        stage = self._scored_stage(submission, sheet.stage)
+        scores = self._open_scores(ScoreSheet.__tablename__, sheet.id, sheet.scores_sealed)
+        missing = [criterion.id for criterion in stage.criteria if criterion.id not in scores]
+        if missing:
+            raise IncompleteSheet(missing)
+        now = self.clock()
+        sheet.state = SheetState.SUBMITTED
+        sheet.submitted_at = now
+        sheet.updated_at = now
+        self.session.flush()
+        return sheet
+
+    # -- the officer's reopening --------------------------------------------------------------
+
+    def reopen(self, sheet: ScoreSheet, officer: Actor, reason: str) -> ScoreSheetRevision:
+        """Return a submitted sheet to its reviewer as a draft: the values it held, who
+        reopened it and the sealed reason are appended to its history, and its revision count
+        goes up. The draft keeps the values, for the reviewer to correct.
+
+        Raises ``InvalidReason`` (empty, or longer than ``MAX_COMMENT``) or
+        ``SheetNotSubmitted``.
+        """
+        reason = reason.strip()
+        if not reason or len(reason) > MAX_COMMENT:
+            raise InvalidReason(limit=MAX_COMMENT)
+        self._lock(sheet)
+        if sheet.state is not SheetState.SUBMITTED or sheet.submitted_at is None:
+            raise SheetNotSubmitted()
+        table = ScoreSheet.__tablename__
+        scores = self._open_scores(table, sheet.id, sheet.scores_sealed)
+        comments, overall = self._open_comments(table, sheet.id, sheet.comments_sealed)
+        history = ScoreSheetRevision.__tablename__
+        entry = ScoreSheetRevision(id=uuid.uuid4(), sheet_id=sheet.id, revision=sheet.revision,
+                                   submitted_at=sheet.submitted_at,
+                                   reopened_by_id=officer.user_id,
+                                   reopened_by_role=officer.role_name, reopened_at=self.clock())
+        entry.scores_sealed = self._seal_scores(history, entry.id, scores)
+        entry.comments_sealed = self._seal_comments(history, entry.id, comments, overall)
+        entry.reason_sealed = self.cipher.seal(history, "reason", entry.id, reason)
+        self.session.add(entry)
+        sheet.state = SheetState.DRAFT
+        sheet.submitted_at = None
+        sheet.revision += 1
+        sheet.updated_at = entry.reopened_at
+        self.session.flush()
+        return entry
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def sheet(self, submission: Submission, stage_id: str,
+              reviewer_id: uuid.UUID) -> ScoreSheet | None:
+        """The reviewer's sheet for the submission in the stage, if one was saved."""
+        return self.session.scalars(select(ScoreSheet).where(
+            ScoreSheet.stage == stage_id, ScoreSheet.submission_id == submission.id,
+            ScoreSheet.reviewer_id == reviewer_id)).one_or_none()
+
+    def own_sheets(self, reviewer_id: uuid.UUID, stage_id: str) -> list[ScoreSheet]:
+        """The reviewer's sheets in the stage (of every programme with such a stage), oldest
+        first. A reviewer sees only these until the panel closes."""
+        return list(self.session.scalars(
+            select(ScoreSheet)
+            .where(ScoreSheet.reviewer_id == reviewer_id, ScoreSheet.stage == stage_id)
+            .order_by(ScoreSheet.created_at, ScoreSheet.id)))
+
+    def panel_sheets(self, submission: Submission, stage_id: str) -> list[SheetView]:
+        """The submitted sheets on the submission in the stage, opened, by reviewer id: the
+        input of the ranking. Drafts do not count."""
+        sheets = self.session.scalars(
+            select(ScoreSheet)
+            .where(ScoreSheet.submission_id == submission.id, ScoreSheet.stage == stage_id,
+                   ScoreSheet.state == SheetState.SUBMITTED)
+            .order_by(ScoreSheet.reviewer_id))
+        return [self.opened(sheet) for sheet in sheets]
+
+    def opened(self, sheet: ScoreSheet) -> SheetView:
+        """The sheet with its scores and comments opened (callers authorized to see it)."""
+        table = ScoreSheet.__tablename__
+        scores = self._open_scores(table, sheet.id, sheet.scores_sealed)
+        comments, overall = self._open_comments(table, sheet.id, sheet.comments_sealed)
+        order = self._criterion_order(sheet)
+        return SheetView(
+            id=sheet.id, stage=sheet.stage, submission_id=sheet.submission_id,
+            reviewer_id=sheet.reviewer_id, state=sheet.state,
+            scores=_ordered(scores, order), comments=_ordered(comments, order),
+            overall_comment=overall, revision=sheet.revision, created_at=sheet.created_at,
+            updated_at=sheet.updated_at, submitted_at=sheet.submitted_at)
+
+    def history(self, sheet: ScoreSheet) -> list[RevisionView]:
+        """The sheet's reopenings, oldest first, with the values it held and the reasons."""
+        table = ScoreSheetRevision.__tablename__
+        entries = self.session.scalars(
+            select(ScoreSheetRevision).where(ScoreSheetRevision.sheet_id == sheet.id)
+            .order_by(ScoreSheetRevision.revision))
+        order = self._criterion_order(sheet)
+        views = []
+        for entry in entries:
+            comments, overall = self._open_comments(table, entry.id, entry.comments_sealed)
+            views.append(RevisionView(
+                revision=entry.revision,
+                scores=_ordered(self._open_scores(table, entry.id, entry.scores_sealed), order),
+                comments=_ordered(comments, order), overall_comment=overall,
+                submitted_at=entry.submitted_at, reopened_by_id=entry.reopened_by_id,
+                reopened_by_role=entry.reopened_by_role, reopened_at=entry.reopened_at,
+                reason=self.cipher.open(table, "reason", entry.id, entry.reason_sealed)))
+        return views
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _scored_stage(self, submission: Submission, stage_id: str) -> Stage:
+        """The stage of the submission's programme, if it is scored with sheets and the
+        submission is in it; raises ``NoScoring`` or ``NotInStage``."""
+        programme = self.session.get(Programme, submission.programme_id)
+        definition = self.definitions.get(programme.code) if programme is not None else None
+        try:
+            stage = definition.stage(stage_id) if definition is not None else None
+        except KeyError:
+            stage = None
+        if stage is None or stage.scoring is None or not stage.criteria:
+            raise NoScoring(stage=stage_id)
+        if submission.stage != stage_id:
+            raise NotInStage(stage=stage_id)
+        return stage
+
+    @staticmethod
+    def _validate(stage: Stage, scores: Mapping[str, int], comments: Mapping[str, str],
+                  overall_comment: str) -> tuple[dict[str, int], dict[str, str]]:
+        """The scores and the non-empty comments, checked against the stage."""
+        known = {criterion.id for criterion in stage.criteria}
+        scale = stage.scoring.scale if stage.scoring is not None else None
+        for criterion_id in (*scores, *comments):
+            if criterion_id not in known:
+                raise UnknownCriterion(stage.id, str(criterion_id)[:64])
+        for criterion_id, score in scores.items():
+            if scale is None or score not in scale:
+                raise ScoreOutOfRange(criterion_id, scale.minimum if scale else 0,
+                                      scale.maximum if scale else 0)
+        for criterion_id, comment in comments.items():
+            if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
+                raise CommentTooLong(criterion_id, MAX_COMMENT)
+        if not isinstance(overall_comment, str) or len(overall_comment) > MAX_COMMENT:
+            raise OverallCommentTooLong(limit=MAX_COMMENT)
+        return (dict(scores),
+                {criterion_id: text for criterion_id, text in comments.items() if text.strip()})
+
+    def _criterion_order(self, sheet: ScoreSheet) -> list[str]:
+        programme = self.session.get(Programme, sheet.programme_id)
+        definition = self.definitions.get(programme.code) if programme is not None else None
+        try:
+            stage = definition.stage(sheet.stage) if definition is not None else None
+        except KeyError:
+            return []
+        return [criterion.id for criterion in stage.criteria] if stage is not None else []
+
+    def _lock(self, sheet: ScoreSheet) -> None:
+        """Lock the sheet's row and re-read it: of two concurrent changes, the second sees the
+        first's result. (SQLite: the transaction already holds the writer lock.)"""
+        self.session.scalars(
+            select(ScoreSheet).where(ScoreSheet.id == sheet.id)
+            .with_for_update(of=ScoreSheet)
+            .execution_options(populate_existing=True)).one()
+
+    def _seal_scores(self, table: str, row_id: uuid.UUID, scores: Mapping[str, int]) -> bytes:
+        return self.cipher.seal(table, "scores", row_id, _canonical(dict(scores)))
+
+    def _seal_comments(self, table: str, row_id: uuid.UUID, comments: Mapping[str, str],
+                       overall: str) -> bytes:
+        text = _canonical({"criteria": dict(comments), "overall": overall})
+        return self.cipher.seal(table, "comments", row_id, text)
+
+    def _open_scores(self, table: str, row_id: uuid.UUID, sealed: bytes) -> dict[str, int]:
+        return {key: int(value) for key, value in
+                json.loads(self.cipher.open(table, "scores", row_id, sealed)).items()}
+
+    def _open_comments(self, table: str, row_id: uuid.UUID,
+                       sealed: bytes) -> tuple[dict[str, str], str]:
+        data = json.loads(self.cipher.open(table, "comments", row_id, sealed))
+        return dict(data["criteria"]), data["overall"]
+
+
+def _canonical(value: object) -> str:
+    """Sorted keys, no spaces, UTF-8 text: one spelling per value."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _ordered(values: Mapping[str, object], order: list[str]) -> dict:
+    """``values`` in the stage's criterion order (unknown keys last, sorted)."""
+    rank = {criterion_id: index for index, criterion_id in enumerate(order)}
+    return {key: values[key] for key in sorted(values, key=lambda k: (rank.get(k, len(rank)), k))}
