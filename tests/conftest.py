@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import shutil
@@ -18,12 +19,13 @@ import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from tests.moto_server import CREDENTIALS, moto_s3_server
 from vault import migrate
 from vault.app import create_app
+from vault.audit.models import AuditEvent
 from vault.db import make_engine, unit_of_work
 from vault.identity.models import Role, User
 from vault.runtime import Runtime
@@ -210,6 +212,17 @@ def user_factory(runtime: Runtime, clock: Callable[[], datetime]):
 
 
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def audit_events(runtime: Runtime, tag: str) -> list[dict]:
+    """The audit log's events with ``tag`` (a ``Tag`` or its value), oldest first; events still
+    waiting for the sequencer are placed first."""
+    with unit_of_work(runtime.sessions) as session:
+        runtime.audit(session).sequence()
+    with unit_of_work(runtime.sessions) as session:
+        leaves = session.scalars(select(AuditEvent.leaf).where(AuditEvent.tag == str(tag))
+                                 .order_by(AuditEvent.seq))
+        return [json.loads(leaf) for leaf in leaves]
 
 
 def csrf_from(client: FlaskClient, path: str = "/login") -> str:

@@ -12,10 +12,10 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import select
 
+from tests.conftest import audit_events as _events
 from tests.conftest import csrf_from, pdf_bytes, sign_in
 from vault.assignments import errors as assignment_errors
 from vault.assignments.models import Assignment
-from vault.audit.models import AuditEvent
 from vault.cli import cli
 from vault.conflicts.models import Conflict, ConflictSource, ConflictStatus, Sanction
 from vault.db import unit_of_work
@@ -58,16 +58,6 @@ def _assignments(runtime) -> set[tuple[str, uuid.UUID, uuid.UUID]]:
     with unit_of_work(runtime.sessions) as session:
         return {(a.stage, a.submission_id, a.reviewer_id)
                 for a in session.scalars(select(Assignment))}
-
-
-def _events(runtime, tag: str) -> list[dict]:
-    """The log's events with this tag (pending ones are placed first)."""
-    with unit_of_work(runtime.sessions) as session:
-        runtime.audit(session).sequence()
-    with unit_of_work(runtime.sessions) as session:
-        leaves = session.scalars(select(AuditEvent.leaf).where(AuditEvent.tag == tag)
-                                 .order_by(AuditEvent.seq))
-        return [json.loads(leaf) for leaf in leaves]
 
 
 def _programme_id(runtime) -> uuid.UUID:

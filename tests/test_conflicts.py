@@ -12,9 +12,9 @@ import pytest
 from flask_login import login_user
 from sqlalchemy import select
 
+from tests.conftest import audit_events as events
 from tests.conftest import csrf_from, sign_in
 from vault.assignments.models import Assignment
-from vault.audit.models import AuditEvent
 from vault.audit.service import Tag
 from vault.conflicts.detection import normalise_name
 from vault.conflicts.errors import (
@@ -101,15 +101,6 @@ def conflicts(runtime, **where) -> list[Conflict]:
         for column, value in where.items():
             query = query.where(getattr(Conflict, column) == value)
         return list(session.scalars(query))
-
-
-def events(runtime, tag: Tag) -> list[dict]:
-    """The audit log's events with this tag (sequencing any that wait)."""
-    with unit_of_work(runtime.sessions) as session:
-        runtime.audit(session).sequence()
-        rows = session.scalars(select(AuditEvent).where(AuditEvent.tag == tag.value)
-                               .order_by(AuditEvent.seq))
-        return [json.loads(row.leaf) for row in rows]
 
 
 def ready_reviewer(runtime, clock, make_user, team):

@@ -9,7 +9,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from tests.test_screening_cli import events
+from tests.conftest import audit_events as events
 from vault.cli import cli
 from vault.consortia.models import Consortium, ConsortiumContact
 from vault.consortia.service import ConsortiumService

@@ -4,7 +4,6 @@ deny the next request."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import timedelta
 
@@ -12,6 +11,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from tests.conftest import audit_events as _events
 from tests.conftest import csrf_from, sign_in
 from vault.audit.models import AuditEvent
 from vault.audit.service import RequestInfo
@@ -55,15 +55,6 @@ def _grants(runtime) -> list[DualControlGrant]:
     with unit_of_work(runtime.sessions) as session:
         return list(session.scalars(select(DualControlGrant)
                                     .order_by(DualControlGrant.requested_at)))
-
-
-def _events(runtime, tag: str) -> list[dict]:
-    with unit_of_work(runtime.sessions) as session:
-        runtime.audit(session).sequence()
-    with unit_of_work(runtime.sessions) as session:
-        leaves = session.scalars(select(AuditEvent.leaf).where(AuditEvent.tag == tag)
-                                 .order_by(AuditEvent.seq))
-        return [json.loads(leaf) for leaf in leaves]
 
 
 @pytest.fixture

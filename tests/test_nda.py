@@ -15,8 +15,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from tests.conftest import audit_events as _events
 from tests.conftest import csrf_from, sign_in
-from vault.audit.models import AuditEvent
 from vault.audit.service import Tag
 from vault.db import unit_of_work
 from vault.identity.models import ApiToken, Role, User
@@ -67,15 +67,6 @@ def _acceptances(runtime, account=None):
         if account is not None:
             query = query.where(NdaAcceptance.user_id == account.id)
         return list(session.scalars(query))
-
-
-def _events(runtime, tag):
-    with unit_of_work(runtime.sessions) as session:
-        runtime.audit(session).sequence()
-    with unit_of_work(runtime.sessions) as session:
-        leaves = session.scalars(select(AuditEvent.leaf).where(AuditEvent.tag == tag.value)
-                                 .order_by(AuditEvent.seq))
-        return [json.loads(leaf) for leaf in leaves]
 
 
 def _signed_in(app, account, clock, **headers):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 import pytest
 from sqlalchemy import select
 
+from tests.conftest import audit_events as _events
 from tests.conftest import csrf_from, sign_in
 from tests.reviewing import ready_reviewer
 from tests.test_grants import _conflict
@@ -52,15 +52,6 @@ def _store(runtime, team, values: ResourceValues) -> None:
 def _set_state(runtime, team, state) -> None:
     with unit_of_work(runtime.sessions) as session:
         session.get(Submission, team.submission_id).state = state
-
-
-def _events(runtime, tag: Tag) -> list[dict]:
-    with unit_of_work(runtime.sessions) as session:
-        runtime.audit(session).sequence()
-    with unit_of_work(runtime.sessions) as session:
-        leaves = session.scalars(select(AuditEvent.leaf).where(AuditEvent.tag == tag.value)
-                                 .order_by(AuditEvent.seq))
-        return [json.loads(leaf) for leaf in leaves]
 
 
 def _post(client, team, **fields: str):

@@ -11,9 +11,9 @@ import stat
 
 from sqlalchemy import select
 
+from tests.conftest import audit_events as events
 from tests.screening_corpus import text_pdf
 from tests.test_screening_corpus_findings import CASES, PARTNERS, PROGRAMME, build
-from vault.audit.models import AuditEvent
 from vault.cli import cli
 from vault.db import unit_of_work
 from vault.documents.models import Submission, SubmissionState
@@ -24,15 +24,6 @@ COMPLETE, OVER_LIMIT = CASES[0], CASES[4]
 
 def invoke(app, *args: str):
     return app.test_cli_runner().invoke(cli, list(args))
-
-
-def events(runtime, tag: str) -> list[dict]:
-    with unit_of_work(runtime.sessions) as session:
-        runtime.audit(session).sequence()
-    with unit_of_work(runtime.sessions) as session:
-        leaves = session.scalars(select(AuditEvent.leaf).where(AuditEvent.tag == tag)
-                                 .order_by(AuditEvent.seq))
-        return [json.loads(leaf) for leaf in leaves]
 
 
 def states(runtime) -> set[SubmissionState]:

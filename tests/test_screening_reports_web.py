@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 import pytest
 from sqlalchemy import func, select
 
+from tests.conftest import audit_events as events
 from tests.conftest import csrf_from, sign_in
 from tests.test_screening_corpus_findings import CASES, PARTNERS, PROGRAMME, build
-from vault.audit.models import AuditEvent
 from vault.conflicts.models import Conflict, ConflictSource, ConflictStatus
 from vault.db import unit_of_work
 from vault.documents.models import Submission, SubmissionState
@@ -42,14 +41,6 @@ def officer(client, make_user, clock):
 def run_screening(client) -> None:
     response = client.post(f"{OVERVIEW}/run", data={"csrf_token": csrf_from(client, OVERVIEW)})
     assert response.status_code == 302 and response.location.endswith(OVERVIEW)
-
-
-def events(runtime, tag: str) -> list[dict]:
-    with unit_of_work(runtime.sessions) as session:
-        runtime.audit(session).sequence()
-    with unit_of_work(runtime.sessions) as session:
-        return [json.loads(leaf) for leaf in session.scalars(
-            select(AuditEvent.leaf).where(AuditEvent.tag == tag).order_by(AuditEvent.seq))]
 
 
 def conflict(runtime, account, team) -> None:

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import Team, csrf_from, sign_in
+from tests.conftest import audit_events as events
 from tests.reviewing import text_pdf
 from tests.test_screening_workflow import put, upload
-from vault.audit.models import AuditEvent
 from vault.audit.service import Tag
 from vault.conflicts.models import Conflict, ConflictSource, ConflictStatus
 from vault.db import unit_of_work
@@ -28,16 +28,6 @@ from vault.screening.models import SubmissionEvent, SubmissionReceipt
 
 S = SubmissionState
 PROGRAMME = "sovereign-ai-2025"
-
-
-def events(runtime, tag: Tag) -> list[dict]:
-    """The audit events with ``tag``, oldest first."""
-    with unit_of_work(runtime.sessions) as session:
-        runtime.audit(session).sequence()
-    with unit_of_work(runtime.sessions) as session:
-        leaves = session.scalars(select(AuditEvent.leaf).where(AuditEvent.tag == tag.value)
-                                 .order_by(AuditEvent.seq))
-        return [json.loads(leaf) for leaf in leaves]
 
 
 def state(runtime, team: Team) -> SubmissionState:

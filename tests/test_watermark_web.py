@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from urllib.parse import quote
 
 import pytest
 from sqlalchemy import select
 
+from tests.conftest import audit_events as _events
 from tests.conftest import csrf_from, sign_in
 from tests.reviewing import page_texts, ready_reviewer, text_pdf
-from vault.audit.models import AuditEvent
 from vault.db import unit_of_work
 from vault.documents.models import WatermarkCopy
 from vault.identity.models import Role
@@ -44,14 +43,6 @@ def _display_name(runtime, account):
     from tests.conftest import get_user
 
     return get_user(runtime, account.id).display_name
-
-
-def _events(runtime, tag):
-    with unit_of_work(runtime.sessions) as session:
-        runtime.audit(session).sequence()
-        leaves = session.scalars(select(AuditEvent.leaf).where(AuditEvent.tag == tag)
-                                 .order_by(AuditEvent.seq)).all()
-    return [json.loads(leaf) for leaf in leaves]
 
 
 def test_a_reviewers_copy_names_them_on_every_page_with_a_recorded_code(world, runtime):

@@ -12,7 +12,7 @@ import io
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import select
@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vault.audit.service import AuditLog, RequestInfo, Tag
+from vault.display import iso_kst
 from vault.identity.models import Role, User
 from vault.nda.errors import NameMismatch, NdaChanged, NdaClosed, NoNda
 from vault.nda.models import NdaAcceptance, NdaVersion
@@ -36,7 +37,6 @@ _MAX_ADDRESS = 64
 _MAX_USER_AGENT = 300
 
 #: Korea Standard Time, for the CSV export read by the programme office.
-_KST = timezone(timedelta(hours=9), "KST")
 
 #: A spreadsheet evaluates a cell that starts with one of these as a formula (OWASP "CSV
 #: injection"); tab and carriage return are included because Excel strips them and then sees
@@ -90,7 +90,7 @@ class NdaReportRow:
         if accepted is None:
             return [self.name, self.email, self.state.value, "", "", "", "", "", ""]
         return [self.name, self.email, self.state.value, accepted.nda_sha256,
-                _kst(accepted.accepted_at), _kst(accepted.expires_at), accepted.typed_name,
+                iso_kst(accepted.accepted_at), iso_kst(accepted.expires_at), accepted.typed_name,
                 accepted.client_address, accepted.user_agent]
 
 
@@ -114,9 +114,6 @@ def csv_cell(value: str) -> str:
     gets a ``'`` in front of it."""
     return "'" + value if value.startswith(_FORMULA_START) else value
 
-
-def _kst(moment: datetime) -> str:
-    return moment.astimezone(_KST).isoformat(timespec="seconds")
 
 
 class NdaService:

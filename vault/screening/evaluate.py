@@ -12,9 +12,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Protocol
 
+from vault.display import format_kst, format_size
 from vault.documents.models import SubmissionState
 from vault.organizations.models import OrganizationKind
 from vault.programmes.definition import DocumentKind, ProgrammeDefinition, ResourceForm
@@ -22,7 +23,6 @@ from vault.screening.analysis import PdfFacts
 from vault.screening.checks import Finding
 
 #: Korea Standard Time: evidence times are shown as the programme office reads them.
-KST = timezone(timedelta(hours=9), "KST")
 PDF = "application/pdf"
 #: States whose uploads are judged against the correction deadline (when one is set).
 CORRECTION_STATES = frozenset({SubmissionState.RETURNED, SubmissionState.RESUBMITTED})
@@ -151,9 +151,9 @@ def _document(kind: DocumentKind, partner: Partner | None, slot: str,
     findings = [
         finding("document.present", "present", version=found.version),
         finding("document.on_time", "on_time" if found.created_at <= deadline else "late",
-                uploaded=_kst(found.created_at), deadline=_kst(deadline)),
+                uploaded=format_kst(found.created_at), deadline=format_kst(deadline)),
         finding("document.size", "within" if found.size_bytes <= kind.max_size_bytes else "over",
-                size=_size(found.size_bytes), limit=_size(kind.max_size_bytes)),
+                size=format_size(found.size_bytes), limit=format_size(kind.max_size_bytes)),
     ]
     if found.media_type == PDF:
         findings += _pdf(kind, found.pdf, finding)
@@ -312,16 +312,3 @@ def _entry(member_id: uuid.UUID) -> str:
 def _entry_text(slot: str) -> str:
     return slot[:8] if slot else "—"
 
-
-def _kst(moment: datetime) -> str:
-    return moment.astimezone(KST).strftime("%Y-%m-%d %H:%M KST")
-
-
-def _size(size: int) -> str:
-    """A byte count for people (as ``vault.web.i18n.format_size``)."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.2f} GiB"

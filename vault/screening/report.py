@@ -15,12 +15,13 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from vault.display import iso_kst
 from vault.documents.models import DocumentVersion, Submission, SubmissionState
 from vault.nda.service import csv_cell
 from vault.programmes.models import Programme
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from vault.screening.workflow import EventView, SubmissionWorkflow
 
 #: Korea Standard Time, the programme office's time, for exported times.
-_KST = timezone(timedelta(hours=9), "KST")
 #: The result column of a submission no run has screened yet.
 NOT_SCREENED = "not screened"
 REPORT_COLUMNS = ("programme", "consortium", "submission", "state", "screened_at", "kind",
@@ -138,7 +138,7 @@ def report_rows(session: Session, programme: Programme,
     for submission, run, findings in screened:
         base = {"programme": programme.code, "consortium": submission.consortium.name,
                 "submission": str(submission.id), "state": submission.state.value,
-                "screened_at": _kst(run.started_at) if run else ""}
+                "screened_at": iso_kst(run.started_at) if run else ""}
         if run is None:
             rows.append({column: "" for column in REPORT_COLUMNS} | base
                         | {"result": NOT_SCREENED})
@@ -213,6 +213,3 @@ def _facts(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, PdfFac
                 found[row.version_id] = (row.analysed_at, facts)
     return {version_id: facts for version_id, (_, facts) in found.items()}
 
-
-def _kst(moment: datetime) -> str:
-    return moment.astimezone(_KST).isoformat(timespec="seconds")

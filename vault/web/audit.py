@@ -27,12 +27,12 @@ from vault.audit.checkpoints import Checkpoints, publish
 from vault.audit.models import AuditVerification
 from vault.audit.service import Tag
 from vault.audit.verify import VerificationFailed
+from vault.display import KST
 from vault.identity.models import User
 from vault.policy.actions import Action
 from vault.web.context import audit, authorize, commit_so_far, db, runtime, user
 from vault.web.documents import load_document
 from vault.web.forms import EmptyForm
-from vault.web.i18n import KST
 from vault.web.i18n import gettext as _
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")

@@ -14,6 +14,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, TextAreaField
 from wtforms.validators import Length
 
+from vault.display import format_kst
 from vault.grants.errors import GrantNotFound
 from vault.grants.models import DualControlGrant
 from vault.grants.service import GrantService
@@ -31,7 +32,6 @@ from vault.web.context import (
     user,
 )
 from vault.web.forms import EmptyForm
-from vault.web.i18n import format_kst
 from vault.web.i18n import gettext as _
 
 bp = Blueprint("grants", __name__, url_prefix="/dual-control")

@@ -8,16 +8,16 @@ cookie set by the language switch, else the browser's ``Accept-Language``, else 
 from __future__ import annotations
 
 import tomllib
-from datetime import datetime, timedelta, timezone
 from functools import cache
 from importlib import resources
 
 from flask import Flask, g, request
 
+from vault.display import format_kst, format_size
+
 LOCALES = ("ko", "en")
 DEFAULT_LOCALE = "ko"
 COOKIE = "vault_lang"
-KST = timezone(timedelta(hours=9), "KST")
 
 
 @cache
@@ -51,21 +51,6 @@ def gettext(text: str, **values: object) -> str:
     """``text`` in the current locale, with ``{name}`` placeholders filled from ``values``."""
     translated = catalogue(current_locale()).get(text, text)
     return translated.format(**values) if values else translated
-
-
-def format_kst(moment: datetime) -> str:
-    """A timestamp as the programme's people read it: Korea Standard Time (no daylight saving)."""
-    return moment.astimezone(KST).strftime("%Y-%m-%d %H:%M KST")
-
-
-def format_size(size: int) -> str:
-    """A byte count for people: B, KiB, MiB or GiB."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.2f} GiB"
 
 
 def init_app(app: Flask) -> None:

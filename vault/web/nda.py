@@ -12,6 +12,7 @@ from werkzeug.exceptions import NotFound
 from wtforms import BooleanField, StringField
 from wtforms.validators import Length
 
+from vault.display import KST
 from vault.identity.models import Role
 from vault.nda.errors import SESSION_NEEDS_MFA, NdaError, NdaNeedsMfa, NoNda, NotConfirmed
 from vault.nda.service import NdaService
@@ -29,7 +30,6 @@ from vault.web.context import (
     runtime,
     user,
 )
-from vault.web.i18n import KST
 from vault.web.i18n import gettext as _
 
 bp = Blueprint("nda", __name__, url_prefix="/nda")

@@ -18,6 +18,7 @@ from wtforms import StringField
 from wtforms.validators import Length
 
 from vault.audit.service import Tag
+from vault.display import KST
 from vault.documents.errors import DocumentError, DocumentNotFound
 from vault.documents.models import Submission
 from vault.policy.actions import Action
@@ -35,7 +36,6 @@ from vault.resources.service import (
 )
 from vault.web.context import actor, allowed, audit, authorize, authorizer, db, runtime, user
 from vault.web.documents import load_submission
-from vault.web.i18n import KST
 from vault.web.i18n import gettext as _
 from vault.web.nda import load_programme
 

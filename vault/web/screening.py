@@ -19,6 +19,7 @@ from wtforms.validators import Length
 
 from vault.audit.service import Tag
 from vault.consortia.service import ConsortiumService
+from vault.display import KST
 from vault.documents.errors import DocumentShredded
 from vault.documents.models import Submission, SubmissionState
 from vault.policy.actions import Action
@@ -30,7 +31,7 @@ from vault.screening.workflow import OUTCOMES, TRANSITIONS, SubmissionWorkflow
 from vault.web.context import actor, allowed, audit, authorize, db, runtime
 from vault.web.documents import load_submission
 from vault.web.forms import EmptyForm
-from vault.web.i18n import KST, current_locale
+from vault.web.i18n import current_locale
 from vault.web.i18n import gettext as _
 from vault.web.nda import load_programme
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 
 from vault.audit.service import Tag
+from vault.display import KST
 from vault.documents.errors import DocumentShredded
 from vault.documents.models import SubmissionState
 from vault.policy.actions import Action
@@ -41,7 +42,7 @@ from vault.web.context import (
 )
 from vault.web.documents import load_submission
 from vault.web.forms import EmptyForm
-from vault.web.i18n import KST, current_locale
+from vault.web.i18n import current_locale
 from vault.web.i18n import gettext as _
 from vault.web.nda import load_programme
 from vault.web.screening import bp
