@@ -161,3 +161,97 @@ class WatermarkCopy(Base):
 
     version: Mapped[DocumentVersion] = relationship(lazy="joined")
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class UploadState(StrEnum):
+    """Where a resumable upload session is."""
+
+    #: Accepting bytes (PATCH) until ``offset_bytes`` reaches ``length_bytes``.
+    OPEN = "open"
+    #: All bytes arrived and became a document version (``version_id``).
+    COMPLETED = "completed"
+
+
+class UploadSession(Base):
+    """A resumable (tus) upload in progress: what it will become and how much has arrived.
+
+    The bytes live only in sealed ``UploadSegment`` blobs until the last one arrives; then
+    they become an ordinary document version and the segments are deleted.
+    """
+
+    __tablename__ = "upload_sessions"
+    __table_args__ = (
+        CheckConstraint("length_bytes >= 1", name="length_positive"),
+        CheckConstraint("offset_bytes >= 0 AND offset_bytes <= length_bytes",
+                        name="offset_within_length"),
+        CheckConstraint("(state = 'completed') = (version_id IS NOT NULL)",
+                        name="version_iff_completed"),
+        CheckConstraint("key_version >= 1", name="key_version_positive"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    submission_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("submissions.id", ondelete="RESTRICT"), index=True
+    )
+    #: The document kind id of the programme definition the upload will become.
+    kind: Mapped[str] = mapped_column(String(64))
+    #: ``""`` or the partner-list entry id, as for ``Document.slot``.
+    slot: Mapped[str] = mapped_column(String(36), default="")
+    #: The cleaned display filename (blobs never carry it).
+    filename: Mapped[str] = mapped_column(String(255))
+    #: The media type the uploader declared (checked against the magic bytes on completion).
+    declared_type: Mapped[str] = mapped_column(String(127), default="")
+    #: The whole upload's size in bytes (tus ``Upload-Length``).
+    length_bytes: Mapped[int] = mapped_column(BigInteger)
+    #: Bytes durably stored so far (tus ``Upload-Offset``); only advanced after a segment
+    #: blob is committed.
+    offset_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    state: Mapped[UploadState] = mapped_column(
+        enum_type(UploadState, "upload_state"), default=UploadState.OPEN
+    )
+    #: The consortium key and version that wrap the upload's segment data key.
+    key_id: Mapped[str] = mapped_column(String(100))
+    key_version: Mapped[int] = mapped_column(Integer)
+    #: The segments' data key, wrapped with the upload's context as associated data.
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    #: Only this user may continue, inspect or terminate the upload.
+    created_by_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: After this the upload is refused (410) and removed by the purge.
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    #: A PATCH in progress holds the upload until ``lease_expires_at``; a second one gets 409.
+    #: No database transaction stays open while a body streams in.
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The document version the completed upload became (the receipt).
+    version_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("document_versions.id", ondelete="RESTRICT")
+    )
+
+    submission: Mapped[Submission] = relationship()
+
+
+class UploadSegment(Base):
+    """The sealed bytes of one PATCH of a resumable upload, in order."""
+
+    __tablename__ = "upload_segments"
+    __table_args__ = (
+        CheckConstraint("seq >= 0", name="seq_not_negative"),
+        CheckConstraint("offset_bytes >= 0", name="offset_not_negative"),
+        CheckConstraint("length_bytes >= 1", name="length_positive"),
+    )
+
+    upload_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("upload_sessions.id", ondelete="RESTRICT"), primary_key=True
+    )
+    #: 0, 1, 2, … in upload order; bound into the segment's encryption context.
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: Where the segment's plaintext starts in the upload; also bound into the context.
+    offset_bytes: Mapped[int] = mapped_column(BigInteger)
+    #: Plaintext bytes in the segment.
+    length_bytes: Mapped[int] = mapped_column(BigInteger)
+    #: Random name of the segment's ciphertext in the blob store.
+    blob_name: Mapped[str] = mapped_column(String(64), unique=True)
+    blob_size: Mapped[int] = mapped_column(BigInteger)
