@@ -68,7 +68,13 @@ def test_shipped_definition_has_expected_document_kinds() -> None:
         "partner_nda",
         "business_registration",
         "data_management_plan",
+        "technical_report",
+        "training_log",
     ]
+    assert [kind.id for kind in definition.call_kinds] == [
+        kind.id for kind in definition.document_kinds[:6]]
+    assert definition.document_kind("technical_report").stages == (
+        "stage_1", "stage_2", "stage_3")
     proposal = definition.document_kind("proposal")
     assert proposal.title("ko") == "사업계획서"
     assert proposal.title("en") == "Project proposal"

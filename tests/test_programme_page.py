@@ -51,7 +51,7 @@ def test_stages_show_decision_rules_and_weighted_criteria(officer_page):
     criteria = _section(page, "criteria-written")
     assert "Open-source strategy" in criteria and "What of the model, data and tools" in criteria
     assert '<td class="num">10</td>' in criteria
-    assert 'id="criteria-stage_1"' not in page  # a stage without criteria gets no table
+    assert 'id="criteria-additional_call"' not in page  # a stage without criteria gets no table
     assert "3 years after it ended" in _section(page, "conflict-rules")
 
 

@@ -120,8 +120,8 @@ BROKEN = [
      "stages[1].criteria", "weights must add up to 100, got 105"),
     ("decision-unknown", 'decision = "majority"', 'decision = "vote"',
      "stages[3].decision", 'must be one of "top", "eliminate", "majority"'),
-    ("keep-with-eliminate", '2027-09-24T18:00:00+09:00\ndecision = "eliminate"\n',
-     '2027-09-24T18:00:00+09:00\ndecision = "eliminate"\nkeep = 3\n',
+    ("keep-with-eliminate", '2027-09-24T18:00:00+09:00\npublish_scores = true\n',
+     '2027-09-24T18:00:00+09:00\nkeep = 3\npublish_scores = true\n',
      "stages[2].keep", "does not apply"),
     ("keep-without-decision", 'decision = "majority"\n', 'keep = 2\n',
      "stages[3].keep", "needs a decision rule"),
@@ -171,7 +171,7 @@ def test_shipped_scoring_of_the_written_stage() -> None:
     assert scoring.trim_from == 5
     assert scoring.tie_break == ("criterion:excellence", "criterion:capability",
                                  "earliest_submission")
-    assert load_definition(SHIPPED).stage("stage_1").scoring is None
+    assert load_definition(SHIPPED).stage("additional_call").scoring is None
 
 
 @pytest.mark.parametrize(("old", "new", "field", "problem"), [

@@ -17,6 +17,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from vault.programmes.evaluation_rules import (
+    Component,
+    Disqualification,
+    Retention,
+    read_components,
+    read_disqualifications,
+    read_retention,
+)
 from vault.programmes.rules import (
     PAGE_SIZE_TOLERANCE,
     PAGE_SIZES,
@@ -41,13 +49,16 @@ __all__ = [
     "MAX_TITLE_LENGTH",
     "PAGE_SIZES",
     "PAGE_SIZE_TOLERANCE",
+    "Component",
     "ConsortiumRules",
     "Criterion",
     "Decision",
     "DefinitionError",
+    "Disqualification",
     "Heading",
     "PdfRules",
     "ResourceForm",
+    "Retention",
     "Scoring",
 ]
 
@@ -74,6 +85,7 @@ PROGRAMME_KEYS = frozenset(
         "conflicts",
         "consortium",
         "resources",
+        "retention",
     }
 )
 NDA_KEYS = frozenset({"text", "accepted_until"})
@@ -81,10 +93,12 @@ CONFLICT_KEYS = frozenset({"affiliation_years", "sanction_years", "dual_control_
 #: Upper bound of the year counts of the conflict rules (beyond it a value is a typo).
 MAX_RULE_YEARS = 50
 DOCUMENT_KIND_KEYS = frozenset(
-    {"id", "title_ko", "title_en", "media_types", "max_size_mb", "required", "per", "screening"}
+    {"id", "title_ko", "title_en", "media_types", "max_size_mb", "required", "per", "screening",
+     "stages"}
 )
 STAGE_KEYS = frozenset({"id", "title_ko", "title_en", "review_opens", "review_closes",
-                        "criteria", "decision", "keep", "eliminate", "scoring"})
+                        "artifacts_due", "criteria", "decision", "keep", "eliminate", "scoring",
+                        "components", "disqualifications", "publish_scores", "disclose_panel"})
 
 _CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -108,6 +122,15 @@ class DocumentKind:
     per: Literal["consortium", "partner"]
     #: What screening checks in the kind's PDF versions.
     screening: PdfRules = field(default_factory=PdfRules)
+    #: Empty for the call's documents; otherwise the stages during which a submission in one of
+    #: them uploads this kind (a stage artifact such as a technical report), until the stage's
+    #: ``artifacts_due``. Screening checks only the call's documents.
+    stages: tuple[str, ...] = ()
+
+    @property
+    def for_call(self) -> bool:
+        """Whether the kind belongs to the application (not to a later stage)."""
+        return not self.stages
 
     def title(self, locale: str) -> str:
         """The title in the given locale (Korean or English)."""
@@ -128,6 +151,36 @@ class Stage:
     decision: Decision | None = None
     #: How score sheets become a ranking; ``None`` for a stage without score sheets.
     scoring: Scoring | None = None
+    #: Stage artifacts (document kinds naming this stage) are accepted until then; ``None``:
+    #: until ``review_closes``.
+    artifacts_due: datetime | None = None
+    #: The weighted parts of a composite stage's score; empty: the panel's score alone.
+    components: tuple[Component, ...] = ()
+    #: Rules that eliminate a submission regardless of its score.
+    disqualifications: tuple[Disqualification, ...] = ()
+    #: Whether applicants see their own scores per criterion (and component) once published.
+    publish_scores: bool = False
+    #: Whether the panel's members are disclosed to applicants once the stage is published.
+    disclose_panel: bool = False
+
+    @property
+    def uploads_close(self) -> datetime:
+        """When stage artifacts stop being accepted."""
+        return self.artifacts_due or self.review_closes
+
+    def component(self, id: str) -> Component:
+        """The component with this id; raises KeyError if there is none."""
+        for component in self.components:
+            if component.id == id:
+                return component
+        raise KeyError(f"stage {self.id!r} has no component {id!r}")
+
+    def disqualification(self, id: str) -> Disqualification:
+        """The disqualification rule with this id; raises KeyError if there is none."""
+        for rule in self.disqualifications:
+            if rule.id == id:
+                return rule
+        raise KeyError(f"stage {self.id!r} has no disqualification rule {id!r}")
 
     def title(self, locale: str) -> str:
         """The title in the given locale (Korean or English)."""
@@ -182,6 +235,8 @@ class ProgrammeDefinition:
     consortium: ConsortiumRules = field(default_factory=ConsortiumRules)
     #: ``None`` when the programme asks for no resource request.
     resources: ResourceForm | None = None
+    #: ``None``: the material of consortia that are out is kept (no automatic shredding).
+    retention: Retention | None = None
 
     def title(self, locale: str) -> str:
         """The title in the given locale (Korean or English)."""
@@ -200,6 +255,25 @@ class ProgrammeDefinition:
             if stage.id == id:
                 return stage
         raise KeyError(f"programme {self.code!r} has no stage {id!r}")
+
+    @property
+    def call_kinds(self) -> tuple[DocumentKind, ...]:
+        """The document kinds of the application itself (screened at the call)."""
+        return tuple(kind for kind in self.document_kinds if kind.for_call)
+
+    def next_stage(self, id: str) -> Stage | None:
+        """The stage the submissions that pass stage ``id`` go on to; ``None`` after the last.
+
+        Majority stages (an additional-team call) judge only the candidates entered into them:
+        the teams that pass another stage skip them, and those a majority accepts join the
+        next stage after it.
+        """
+        ids = [stage.id for stage in self.stages]
+        position = ids.index(id)  # KeyError-like ValueError for an unknown id is a bug
+        for stage in self.stages[position + 1:]:
+            if stage.decision is None or stage.decision.rule != "majority":
+                return stage
+        return None
 
 
 def _read_document_kind(file: str, index: int, data: dict[str, Any]) -> DocumentKind:
@@ -244,6 +318,13 @@ def _read_document_kind(file: str, index: int, data: dict[str, Any]) -> Document
     if screening != PdfRules() and "application/pdf" not in media_types:
         raise table.error("screening", "applies to PDF versions, but the kind accepts no "
                                        "application/pdf")
+    stages = table.data.get("stages", [])
+    if (not isinstance(stages, list) or not all(isinstance(s, str) for s in stages)
+            or len(set(stages)) != len(stages)):
+        raise table.error("stages", 'must be a list of distinct stage ids like ["stage_1"]')
+    if stages and screening != PdfRules():
+        raise table.error("screening", "screening checks the call's documents; a stage "
+                                       "artifact has none")
     return DocumentKind(
         id=kind_id,
         title_ko=title_ko,
@@ -253,6 +334,7 @@ def _read_document_kind(file: str, index: int, data: dict[str, Any]) -> Document
         required=required,
         per=per,
         screening=screening,
+        stages=tuple(stages),
     )
 
 
@@ -270,10 +352,25 @@ def _read_stage(file: str, index: int, data: dict[str, Any]) -> Stage:
     review_closes = table.aware_datetime("review_closes")
     if not review_opens < review_closes:
         raise table.error("review_closes", "must be after review_opens")
+    artifacts_due = (table.aware_datetime("artifacts_due") if "artifacts_due" in table.data
+                     else None)
+    if artifacts_due is not None and not artifacts_due <= review_closes:
+        raise table.error("artifacts_due", "must not be after review_closes")
     criteria = read_criteria(table)
+    decision = read_decision(table)
+    scoring = read_scoring(table, criteria)
+    if decision is not None and decision.rule == "majority":
+        # A majority stage's panel votes; scores and components would be ignored.
+        for key in ("scoring", "components"):
+            if key in table.data:
+                raise table.error(key, 'does not apply to decision = "majority" (the panel '
+                                       "votes)")
     return Stage(stage_id, title_ko, title_en, review_opens, review_closes,
-                 criteria=criteria, decision=read_decision(table),
-                 scoring=read_scoring(table, criteria))
+                 criteria=criteria, decision=decision, scoring=scoring,
+                 artifacts_due=artifacts_due, components=read_components(table, scoring),
+                 disqualifications=read_disqualifications(table),
+                 publish_scores=table.boolean("publish_scores", False),
+                 disclose_panel=table.boolean("disclose_panel", False))
 
 
 def _read_nda(path: Path, data: Any) -> NdaTerms:
@@ -364,6 +461,13 @@ def _read_programme(path: Path, data: dict[str, Any], sha256: str) -> ProgrammeD
                 f"must not be before the previous stage's review_opens ({stages[index - 1].id})",
             )
 
+    known = {stage.id for stage in stages}
+    for index, kind in enumerate(kinds):
+        for position, stage_id in enumerate(kind.stages):
+            if stage_id not in known:
+                raise DefinitionError(file, f"document_kinds[{index}].stages[{position}]",
+                                      f"no stage {stage_id!r} in [[stages]]")
+
     current_stage = table.get("current_stage")
     stage_ids = [stage.id for stage in stages]
     if current_stage != CALL and current_stage not in stage_ids:
@@ -375,6 +479,7 @@ def _read_programme(path: Path, data: dict[str, Any], sha256: str) -> ProgrammeD
     consortium = (read_consortium(file, data["consortium"]) if "consortium" in data
                   else ConsortiumRules())
     resources = read_resources(file, data["resources"]) if "resources" in data else None
+    retention = read_retention(file, data["retention"]) if "retention" in data else None
 
     return ProgrammeDefinition(
         code=code,
@@ -391,6 +496,7 @@ def _read_programme(path: Path, data: dict[str, Any], sha256: str) -> ProgrammeD
         conflicts=conflicts,
         consortium=consortium,
         resources=resources,
+        retention=retention,
     )
 
 

@@ -101,7 +101,7 @@ def evaluate(definition: ProgrammeDefinition, facts: SubmissionFacts) -> list[Fi
     by_place = {(d.kind, d.slot): d for d in facts.documents}
     partners = sorted((m for m in facts.members if m.position > 0), key=lambda m: m.position)
     deadline = _deadline(definition, facts)
-    for kind in definition.document_kinds:
+    for kind in definition.call_kinds:
         places = ([(None, "")] if kind.per == "consortium"
                   else [(partner, str(partner.id)) for partner in partners])
         for partner, slot in places:
@@ -226,7 +226,7 @@ def _consortium(definition: ProgrammeDefinition, facts: SubmissionFacts,
         findings.append(Finding.of(
             "consortium.members", "within" if count <= rules.max_members else "too_many",
             count=count, maximum=rules.max_members))
-    per_partner = {kind.id: kind for kind in definition.document_kinds if kind.per == "partner"}
+    per_partner = {kind.id: kind for kind in definition.call_kinds if kind.per == "partner"}
     if not per_partner:
         return findings
     listed = {str(p.id) for p in partners}

@@ -225,6 +225,8 @@ class ScreeningService:
         versions: dict[uuid.UUID, DocumentVersion] = {}
         for listed in self.documents.listing(submission):
             version, kind = listed.latest, kinds.get(listed.document.kind)
+            if kind is not None and not kind.for_call:
+                continue  # a stage artifact: screening checks the application only
             versions[version.id] = version
             documents.append((VersionFacts(
                 document_id=listed.document.id, version_id=version.id,
