@@ -91,3 +91,16 @@ def test_officers_find_the_screening_overview_and_resource_totals_among_the_tool
     tools = page[page.index('class="card tools"'):page.index("</nav>", page.index("card tools"))]
     assert f'href="/screening/{CODE}"' in tools and "Screening overview" in tools
     assert f'href="/resources/{CODE}"' in tools and "Resource request totals" in tools
+
+
+def test_composite_stages_disqualification_artifacts_and_retention_are_shown(officer_page):
+    page = officer_page.get(f"/programmes/{CODE}").get_data(as_text=True)
+    stage_1 = _section(page, "criteria-stage_1")
+    assert "Benchmark evaluation" in stage_1 and "imported from a CSV file" in stage_1
+    assert "the panel&#39;s score sheets" in stage_1
+    assert "Failed the from-scratch requirement" in stage_1
+    documents = _section(page, "documents")
+    assert "Technical report" in documents and "Stage artifact: during First stage" in documents
+    assert "Technical report" not in _section(page, "screening-rules")
+    assert "365 days after the publication" in _section(page, "retention")
+    assert "applicants see their own scores" in _section(page, "stages")

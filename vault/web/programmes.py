@@ -29,6 +29,12 @@ def stage_title(code: str, stage_id: str) -> str:
         return stage_id
 
 
+@bp.app_template_global()
+def stage_titles(code: str, stage_ids: tuple[str, ...]) -> str:
+    """The titles of several stages of a programme, in the current locale, joined by commas."""
+    return ", ".join(stage_title(code, stage_id) for stage_id in stage_ids)
+
+
 @bp.get("/")
 def index() -> str:
     """Every programme with its deadline and current stage."""
