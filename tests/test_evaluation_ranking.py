@@ -27,6 +27,7 @@ from vault.evaluation.ranking import (
     StageResult,
     rank_stage,
 )
+from vault.programmes.evaluation_rules import Component
 from vault.programmes.rules import Criterion, Decision, Range, Scoring
 
 CRITERIA = tuple(Criterion(name, name, name, "", "", weight)
@@ -331,3 +332,94 @@ def test_the_ranking_is_a_deterministic_permutation_independent_of_input_order(
             assert upper.tie_unresolved and lower.tie_unresolved
         if upper.outcome != lower.outcome and decision.rule != "majority":
             assert result.cut_unresolved == (key(upper) == key(lower))
+
+
+# -- composite stages ---------------------------------------------------------------------------
+
+BENCH = Component("bench", "벤치마크", "Benchmark", 40, "import", Range(0, 1000))
+PANEL = Component("expert", "전문가", "Expert", 35, "panel", Range(0, 100))
+USERS = Component("users", "사용자", "Users", 25, "import", Range(0, 100))
+COMPOSITE = (BENCH, PANEL, USERS)
+ELIMINATE_1 = Decision("eliminate", 1)
+
+
+def composite(*candidates: Candidate, imported, **options) -> StageResult:
+    return rank(*candidates, decision=ELIMINATE_1, components=COMPOSITE, imported=imported,
+                **options)
+
+
+def test_composite_normalises_each_component_and_weighs_them():
+    result = composite(candidate(1, (80, 70, 90)),
+                       imported={sid(1): {"bench": Decimal("625.5"), "users": Decimal("90")}})
+    entry = result.entry(sid(1))
+    assert entry.score == Decimal("79.00")          # the panel's own score is unchanged
+    # bench 625.5 of 0-1000 -> 62.55 (half-even of 62.55); expert 79.00; users 90.00
+    assert entry.components == {"bench": Decimal("62.55"), "expert": Decimal("79.00"),
+                                "users": Decimal("90.00")}
+    # 0.40 * 62.55 + 0.35 * 79 + 0.25 * 90 = 25.02 + 27.65 + 22.5 = 75.17
+    assert entry.composite == Decimal("75.17")
+
+
+def test_the_panel_component_is_normalised_on_the_scoring_scale():
+    small = Scoring(scale=Range(1, 5), trim_from=5)
+    panel = Component("expert", "전문가", "Expert", 35, "panel", Range(1, 5))
+    result = rank(candidate(1, (5, 3, 1)), scoring=small, decision=ELIMINATE_1,
+                  components=(BENCH, panel, USERS),
+                  imported={sid(1): {"bench": Decimal(0), "users": Decimal(100)}})
+    entry = result.entry(sid(1))
+    assert entry.components["expert"] == Decimal("65.00")   # total 3.6 on 1-5
+    assert entry.composite == Decimal("47.75")               # 0 + 22.75 + 25
+
+
+def test_the_composite_orders_the_ranking_not_the_panel_score():
+    result = composite(
+        candidate(1, 95), candidate(2, 60), candidate(3, 70),
+        imported={sid(1): {"bench": Decimal(100), "users": Decimal(10)},
+                  sid(2): {"bench": Decimal(950), "users": Decimal(95)},
+                  sid(3): {"bench": Decimal(500), "users": Decimal(50)}})
+    # 1: 4 + 33.25 + 2.5 = 39.75; 2: 38 + 21 + 23.75 = 82.75; 3: 20 + 24.5 + 12.5 = 57
+    assert [e.composite for e in result.entries] == [Decimal("82.75"), Decimal("57.00"),
+                                                     Decimal("39.75")]
+    assert result.with_outcome(Outcome.ELIMINATED) == (sid(1),)   # the best panel score
+
+
+def test_equal_composites_go_to_the_panels_tie_break_rules():
+    result = composite(
+        candidate(1, (60, 90, 90)), candidate(2, (90, 60, 60)),
+        imported={sid(1): {"bench": Decimal(500), "users": Decimal(50)},
+                  sid(2): {"bench": Decimal(500), "users": Decimal(50)}})
+    # panel scores 75 and 75: equal composites; criterion a separates them
+    assert [e.submission_id for e in result.entries] == [sid(2), sid(1)]
+    assert result.entries[0].tie_broken_by == "criterion:a"
+    assert result.with_outcome(Outcome.ELIMINATED) == (sid(1),)
+
+
+def test_a_disqualified_submission_may_lack_imported_scores():
+    result = composite(candidate(1, 80), candidate(2, 50),
+                       imported={sid(2): {"bench": Decimal(1), "users": Decimal(1)}},
+                       disqualified={sid(1): "not from scratch"})
+    entry = result.entry(sid(1))
+    assert entry.outcome is Outcome.DISQUALIFIED
+    assert entry.composite is None and entry.components == {"expert": Decimal("80.00")}
+
+
+@pytest.mark.parametrize(("imported", "text"), [
+    ({sid(1): {"bench": Decimal(1)}}, "has no users score"),
+    ({sid(1): {"bench": Decimal(1001), "users": Decimal(1)}}, "not a number from 0 to 1000"),
+    ({sid(1): {"bench": Decimal("NaN"), "users": Decimal(1)}}, "not a number from 0 to 1000"),
+    ({sid(1): {"bench": 1.5, "users": Decimal(1)}}, "not a number from 0 to 1000"),
+    ({sid(1): {"bench": Decimal(1), "users": Decimal(1), "speed": Decimal(1)}},
+     "component speed"),
+    ({sid(1): {"bench": Decimal(1), "users": Decimal(1)}, sid(9): {"bench": Decimal(1)}},
+     "submission 00000000-0000-0000-0000-000000000009"),
+])
+def test_imported_scores_that_cannot_be_combined_are_refused(imported, text):
+    with pytest.raises(InvalidSheets) as raised:
+        composite(candidate(1, 80), imported=imported)
+    assert text in str(raised.value)
+
+
+def test_imported_scores_for_a_stage_without_components_are_refused():
+    with pytest.raises(InvalidSheets):
+        rank(candidate(1, 80), imported={sid(1): {"bench": Decimal(1)}})
+    assert rank(candidate(1, 80)).entry(sid(1)).composite is None

@@ -28,6 +28,13 @@ not separate are marked ``tie_unresolved``. A stage without scoring (``majority`
 ordered by the share of accept votes, then by id. Disqualified submissions (with a reason) are
 ranked after all others, by id, and never take a place.
 
+Composite stages (``components``: e.g. benchmark 40 + expert review 35 + user evaluation 25):
+each component is put on a 0-100 footing of its own scale (the panel component is the panel's
+score normalised on the scoring scale; an imported one is ``(value - min) * 100 / (max - min)``),
+quantised to the cent, and the stage's *composite* is the sum of weight/100 * component,
+quantised to the cent. The composite then takes the score's place in the ranking; the tie-break
+rules are unchanged (criterion means come from the panel).
+
 Decisions: ``top`` count → the first ``count`` pass, the others are not selected; ``eliminate``
 count → the last ``count`` are eliminated, the others pass (disqualified submissions are
 eliminated *in addition to* the count); ``majority`` → selected when strictly more than half of
@@ -47,6 +54,7 @@ from enum import StrEnum
 from fractions import Fraction
 
 from vault.errors import DomainError
+from vault.programmes.evaluation_rules import Component
 from vault.programmes.rules import EARLIEST_SUBMISSION, Criterion, Decision, Scoring
 
 #: The arithmetic context (:func:`rank_stage` computes in it), so results do not depend on the
@@ -159,6 +167,10 @@ class RankedEntry:
     #: It is in an unresolved tie across the top/eliminate cut.
     cut_tie: bool = False
     disqualified_reason: str | None = None
+    #: Composite stages: component id → its score on a 0-100 footing (empty otherwise).
+    components: Mapping[str, Decimal] = field(default_factory=dict)
+    #: Composite stages: the weighted sum of ``components``, which the ranking orders by.
+    composite: Decimal | None = None
 
     @property
     def outliers(self) -> tuple[uuid.UUID, ...]:
@@ -303,7 +315,8 @@ def _sort_key(scoring: Scoring | None) -> Callable[[Candidate, dict], tuple]:
         if scoring is None:
             sheets = figures["sheets"] or 1
             return (-Fraction(figures["accepts"], sheets),)
-        parts: list[object] = [-figures["score"]]
+        primary = figures["composite"] if figures["composite"] is not None else figures["score"]
+        parts: list[object] = [-primary]
         for rule in scoring.tie_break:
             if rule == EARLIEST_SUBMISSION:
                 parts.append(candidate.submitted_at)
@@ -339,26 +352,33 @@ def _cut_ties(keys: Sequence[tuple], cut: int) -> set[int]:
 def rank_stage(candidates: Iterable[Candidate], *, criteria: Sequence[Criterion],
                scoring: Scoring | None, decision: Decision,
                disqualified: Mapping[uuid.UUID, str] | None = None,
-               outlier_threshold: Decimal = DEFAULT_OUTLIER_THRESHOLD) -> StageResult:
+               outlier_threshold: Decimal = DEFAULT_OUTLIER_THRESHOLD,
+               components: Sequence[Component] = (),
+               imported: Mapping[uuid.UUID, Mapping[str, Decimal]] | None = None
+               ) -> StageResult:
     """Aggregate, rank and decide one stage (see the module docstring for every rule).
 
     ``disqualified`` maps submission ids to the reason (e.g. "failed the from-scratch
-    requirement"); ``outlier_threshold`` is in per cent of the scale. The result does not depend
-    on the order of ``candidates`` or of their sheets.
+    requirement"); ``outlier_threshold`` is in per cent of the scale. With ``components`` (a
+    composite stage), ``imported`` maps each submission to its imported components' values on
+    their own scales. The result does not depend on the order of ``candidates`` or of their
+    sheets.
 
     Raises :class:`InvalidScore` (not a number, or outside the scale), :class:`CriteriaMismatch`
     (a criterion missing or unknown), :class:`InvalidSheets` (two sheets of one reviewer, a
     submission listed twice or without sheets, a missing vote under ``majority``, scores in a
-    stage without scoring, or ``top``/``eliminate`` without scoring).
+    stage without scoring, or ``top``/``eliminate`` without scoring; an imported value missing,
+    outside its scale or for a submission or component the stage does not have).
     """
     with localcontext(CONTEXT):   # every operation, even a negation, rounds in CONTEXT
         return _rank(list(candidates), criteria, scoring, decision, disqualified or {},
-                     outlier_threshold)
+                     outlier_threshold, tuple(components), imported or {})
 
 
 def _rank(candidates: list[Candidate], criteria: Sequence[Criterion], scoring: Scoring | None,
           decision: Decision, disqualified: Mapping[uuid.UUID, str],
-          outlier_threshold: Decimal) -> StageResult:
+          outlier_threshold: Decimal, components: tuple[Component, ...],
+          imported: Mapping[uuid.UUID, Mapping[str, Decimal]]) -> StageResult:
     majority = decision.rule == "majority"
     if scoring is None and not majority:
         raise InvalidSheets("A stage decided by {rule} needs scoring to rank its submissions.",
@@ -377,6 +397,7 @@ def _rank(candidates: list[Candidate], criteria: Sequence[Criterion], scoring: S
         if not candidate.sheets and candidate.submission_id not in disqualified:
             raise InvalidSheets("Submission {submission} has no score sheets.",
                                 submission=candidate.submission_id)
+    _add_composites(pool, figures, components, imported, scoring, disqualified)
     key = _sort_key(scoring)
     ranked = sorted((c for c in pool if c.submission_id not in disqualified),
                     key=lambda c: (key(c, figures[c.submission_id]), c.submission_id))
@@ -396,6 +417,57 @@ def _rank(candidates: list[Candidate], criteria: Sequence[Criterion], scoring: S
         decision=decision, entries=tuple(entries), cut_unresolved=bool(cut_tie),
         no_selection=majority and Outcome.SELECTED not in outcomes,
         _by_id={entry.submission_id: entry for entry in entries})
+
+
+def _add_composites(pool: Sequence[Candidate], figures: Mapping[uuid.UUID, dict],
+                    components: tuple[Component, ...],
+                    imported: Mapping[uuid.UUID, Mapping[str, Decimal]],
+                    scoring: Scoring | None, disqualified: Mapping[uuid.UUID, str]) -> None:
+    """Each submission's components on a 0-100 footing and its composite (see the module
+    docstring); a disqualified submission may lack values (its composite is then ``None``)."""
+    for values in figures.values():
+        values.update(components={}, composite=None)
+    known = {c.submission_id for c in pool}
+    for submission_id in sorted(set(imported) - known):
+        raise InvalidSheets("Imported scores name submission {submission}, which is not in "
+                            "this stage.", submission=submission_id)
+    if not components:
+        if any(imported.values()):
+            raise InvalidSheets("Imported scores were given for a stage without components.")
+        return
+    if scoring is None:
+        raise InvalidSheets("A composite stage needs scoring for its panel component.")
+    ids = {component.id for component in components}
+    for candidate in pool:
+        values = imported.get(candidate.submission_id, {})
+        for name in sorted(set(values) - ids):
+            raise InvalidSheets("Imported scores name component {component}, which this stage "
+                                "does not have.", component=name)
+        parts: dict[str, Decimal] = {}
+        for component in components:
+            value = (figures[candidate.submission_id]["normalised"]
+                     if component.source == "panel" else values.get(component.id))
+            if value is None:
+                continue
+            if component.source != "panel":
+                low, high = component.scale.minimum, component.scale.maximum
+                if not (isinstance(value, Decimal | int) and not isinstance(value, bool)
+                        and Decimal(value).is_finite() and low <= value <= high):
+                    raise InvalidSheets("The {component} score of submission {submission} is "
+                                        "not a number from {minimum} to {maximum}.",
+                                        component=component.id,
+                                        submission=candidate.submission_id, minimum=low,
+                                        maximum=high)
+                value = _cent((Decimal(value) - low) * 100 / (high - low))
+            parts[component.id] = value
+        missing = [c.id for c in components if c.id not in parts]
+        if missing and candidate.submission_id not in disqualified:
+            raise InvalidSheets("Submission {submission} has no {component} score.",
+                                submission=candidate.submission_id, component=missing[0])
+        figures[candidate.submission_id]["components"] = parts
+        if not missing:
+            figures[candidate.submission_id]["composite"] = _cent(sum(
+                (c.weight * parts[c.id] for c in components), Decimal(0)) / 100)
 
 
 def _decide(decision: Decision, ranked: Sequence[Candidate], figures: Mapping[uuid.UUID, dict],
