@@ -21,16 +21,21 @@ from vault.evaluation.errors import (
     IncompleteSheet,
     InvalidReason,
     InvalidScores,
+    InvalidVote,
+    MissingVote,
     NoScoring,
     NotInStage,
     NotYourSheet,
     OverallCommentTooLong,
     ScoreOutOfRange,
+    ScoresNotAccepted,
     SheetLocked,
     SheetNotSubmitted,
     UnknownCriterion,
+    VoteNotAccepted,
 )
 from vault.evaluation.models import ScoreSheet, ScoreSheetRevision, SheetState
+from vault.evaluation.ranking import Candidate, Outcome, Sheet, rank_stage
 from vault.evaluation.sheets import MAX_COMMENT, ScoreSheets
 from vault.identity.models import Role
 from vault.policy.actions import Action, Actor
@@ -258,10 +263,13 @@ def test_a_reviewer_cannot_write_another_reviewers_sheet(runtime, team, reviewer
 
 
 def test_only_a_scored_stage_the_submission_is_in_takes_sheets(runtime, clock, team, reviewer):
-    with pytest.raises(NoScoring, match="stage_1"):
-        _save(runtime, team, reviewer, {}, stage="stage_1")  # no scoring in the definition
-    with pytest.raises(NoScoring, match="nowhere"):
-        _save(runtime, team, reviewer, {}, stage="nowhere")
+    # Stages neither scored nor decided by a panel vote (if the definition has any) take none.
+    without_sheets = [stage.id for stage in runtime.definitions[PROGRAMME].stages
+                      if stage.scoring is None
+                      and (stage.decision is None or stage.decision.rule != "majority")]
+    for stage_id in (*without_sheets, "nowhere"):
+        with pytest.raises(NoScoring, match=stage_id):
+            _save(runtime, team, reviewer, {}, stage=stage_id)
     with pytest.raises(NotInStage, match="presentation"):
         _save(runtime, team, reviewer, FULL, stage="presentation")
     # A submission that moved on is no longer scored in the earlier stage.
@@ -345,3 +353,106 @@ def test_an_officer_reopens_unless_conflicted(runtime, clock, make_team, make_us
         submission = session.get(Submission, alpha.submission_id)
         assert not runtime.authorizer(session).allowed(_actor(officer),
                                                        Action.SCORE_SHEET_REOPEN, submission)
+
+
+# -- votes on a stage decided by a panel majority -------------------------------------------------
+
+MAJORITY = "additional_call"
+
+
+def _save_vote(runtime, team, reviewer: Account, vote, *, scores=None, comments=None,
+               overall="", stage=MAJORITY) -> uuid.UUID:
+    with unit_of_work(runtime.sessions) as session:
+        submission = session.get(Submission, team.submission_id)
+        return _sheets(runtime, session).save(submission, stage, _actor(reviewer), scores or {},
+                                              comments or {}, overall_comment=overall,
+                                              vote=vote).id
+
+
+@pytest.fixture
+def majority_team(runtime, clock, make_team):
+    team = make_team("Team Gamma")
+    enter_stage(runtime, clock, team, MAJORITY)
+    return team
+
+
+def test_the_demo_programme_has_a_majority_stage_without_scoring(runtime):
+    stage = runtime.definitions[PROGRAMME].stage(MAJORITY)
+    assert stage.decision.rule == "majority" and stage.scoring is None
+
+
+def test_a_vote_is_saved_submitted_sealed_and_reopened_like_scores(runtime, clock, majority_team,
+                                                                   reviewer, officer):
+    sheet_id = _save_vote(runtime, majority_team, reviewer, None, overall=OVERALL)
+    with pytest.raises(MissingVote):
+        _submit(runtime, sheet_id, reviewer)
+    assert _view(runtime, sheet_id).vote is None
+    _save_vote(runtime, majority_team, reviewer, True, overall=OVERALL)
+    _submit(runtime, sheet_id, reviewer)
+    view = _view(runtime, sheet_id)
+    assert (view.submitted, view.vote, view.scores, view.overall_comment) == (
+        True, True, {}, OVERALL)
+    with pytest.raises(SheetLocked):
+        _save_vote(runtime, majority_team, reviewer, False)
+    with unit_of_work(runtime.sessions) as session:
+        [sealed] = session.execute(text("SELECT scores_sealed FROM score_sheets")).one()
+    assert b"accept" not in bytes(sealed) and b"vote" not in bytes(sealed)
+
+    _reopen(runtime, sheet_id, officer, "The vote contradicts the comment.")
+    _save_vote(runtime, majority_team, reviewer, False, overall="Reconsidered.")
+    _submit(runtime, sheet_id, reviewer)
+    assert _view(runtime, sheet_id).vote is False
+    with unit_of_work(runtime.sessions) as session:
+        [entry] = _sheets(runtime, session).history(session.get(ScoreSheet, sheet_id))
+    assert (entry.vote, entry.overall_comment, entry.scores) == (True, OVERALL, {})
+
+
+def test_saving_without_a_vote_clears_the_drafts_vote(runtime, majority_team, reviewer):
+    sheet_id = _save_vote(runtime, majority_team, reviewer, True)
+    _save_vote(runtime, majority_team, reviewer, None)
+    assert _view(runtime, sheet_id).vote is None
+
+
+@pytest.mark.parametrize(("stage", "vote", "scores", "comments", "error"), [
+    ("written", True, FULL, {}, VoteNotAccepted),
+    (MAJORITY, True, {"capability": 50}, {}, ScoresNotAccepted),
+    (MAJORITY, "accept", {}, {}, InvalidVote),
+    (MAJORITY, True, {}, {"capability": "fine"}, UnknownCriterion),
+], ids=["vote-on-scored-stage", "scores-on-majority-stage", "vote-not-a-bool",
+        "criterion-comment-on-majority-stage"])
+def test_a_vote_or_scores_the_stage_does_not_take_are_refused(runtime, team,
+                                                              majority_team, reviewer, stage,
+                                                              vote, scores, comments, error):
+    target = team if stage == "written" else majority_team
+    with pytest.raises(error) as raised:
+        _save_vote(runtime, target, reviewer, vote, scores=scores, comments=comments,
+                   stage=stage)
+    assert raised.value.status == 422 and isinstance(raised.value, InvalidScores)
+    assert _count(runtime, ScoreSheet) == 0
+
+
+def test_scored_stages_keep_no_vote(runtime, team, reviewer):
+    sheet_id = _save(runtime, team, reviewer, FULL)
+    _submit(runtime, sheet_id, reviewer)
+    view = _view(runtime, sheet_id)
+    assert view.vote is None
+    assert view.for_ranking() == Sheet(reviewer.id, FULL, None)
+
+
+def test_panel_sheets_give_the_ranking_its_votes(runtime, make_user, majority_team):
+    voters = [make_user(Role.REVIEWER, mfa=True) for _ in range(3)]
+    for voter, vote in zip(voters, (True, False, True), strict=True):
+        _submit(runtime, _save_vote(runtime, majority_team, voter, vote), voter)
+    _save_vote(runtime, majority_team, make_user(Role.REVIEWER, mfa=True), False)  # a draft
+    definition = runtime.definitions[PROGRAMME]
+    stage = definition.stage(MAJORITY)
+    with unit_of_work(runtime.sessions) as session:
+        submission = session.get(Submission, majority_team.submission_id)
+        panel = _sheets(runtime, session).panel_sheets(submission, MAJORITY)
+        candidate = Candidate(submission.id, submission.created_at,
+                              tuple(view.for_ranking() for view in panel))
+    assert sorted(sheet.accept for sheet in candidate.sheets) == [False, True, True]
+    result = rank_stage([candidate], criteria=stage.criteria, scoring=stage.scoring,
+                        decision=stage.decision)
+    [entry] = result.entries
+    assert entry.outcome is Outcome.SELECTED and not result.no_selection

@@ -124,3 +124,54 @@ class NotInStage(ScoreSheetError):
     status = 409
     code = "submission_not_in_stage"
     template = "The submission is not in the stage {stage}."
+
+
+# -- votes of majority stages, and the pages' and API's requests -------------------------------
+
+class VoteNotAccepted(InvalidScores):
+    """A vote on a stage that is not decided by a panel majority."""
+
+    template = "The stage {stage} is not decided by a panel vote; its sheets take no vote."
+
+
+class ScoresNotAccepted(InvalidScores):
+    """Scores on a stage decided by a panel vote without scoring."""
+
+    template = "The stage {stage} is decided by a panel vote; its sheets take no scores."
+
+
+class InvalidVote(InvalidScores):
+    """A vote that is neither accept nor reject."""
+
+    template = "A vote is either accept or reject."
+
+
+class InvalidSheetRequest(InvalidScores):
+    """A request body that is not a score sheet (wrong shape or types, unknown fields)."""
+
+    template = ("Send a JSON object with scores (criterion: whole number), comments "
+                "(criterion: text), overall_comment (text) and vote (accept or reject).")
+
+
+class MissingVote(ScoreSheetError):
+    """Submitting a majority stage's sheet without a vote."""
+
+    status = 422
+    code = "missing_vote"
+    template = "Vote accept or reject before submitting."
+
+
+class NotConfirmed(ScoreSheetError):
+    """A submission or reopening without its confirmation ticked."""
+
+    status = 422
+    code = "not_confirmed"
+    template = "Tick the confirmation to go on."
+
+
+class SheetNotFound(ScoreSheetError):
+    """No such score sheet (or none the reader may learn of)."""
+
+    status = 404
+    code = "score_sheet_not_found"
+    template = "There is no such score sheet."

@@ -23,6 +23,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from vault.db import Base, UTCDateTime, enum_type, new_id, utcnow
 
+#: The key of the vote in ``scores_sealed`` (its value is ``"accept"`` or ``"reject"``).
+VOTE_KEY = "vote"
+
 
 class SheetState(StrEnum):
     """Where a score sheet is: being written, or handed in (immutable until reopened)."""
@@ -34,10 +37,11 @@ class SheetState(StrEnum):
 class ScoreSheet(Base):
     """Reviewer ``reviewer_id``'s scores and comments on a submission in stage ``stage``.
 
-    Scores and comments are confidential: each column holds canonical JSON sealed with the
-    field cipher (associated data = table, column and sheet id). ``scores_sealed`` maps a
-    criterion id to its score; ``comments_sealed`` holds ``{"criteria": {id: comment},
-    "overall": comment}``.
+    Scores, votes and comments are confidential: each column holds canonical JSON sealed with
+    the field cipher (associated data = table, column and sheet id). ``scores_sealed`` maps a
+    criterion id to its score and, on a stage decided by a panel majority, holds the vote as
+    ``{"vote": "accept"}`` or ``{"vote": "reject"}``; ``comments_sealed`` holds
+    ``{"criteria": {id: comment}, "overall": comment}``.
     """
 
     __tablename__ = "score_sheets"
@@ -62,7 +66,9 @@ class ScoreSheet(Base):
         ForeignKey("users.id", ondelete="RESTRICT"), index=True)
     state: Mapped[SheetState] = mapped_column(
         enum_type(SheetState, "score_sheet_state"), default=SheetState.DRAFT)
-    #: Sealed JSON: criterion id → whole-number score (a draft may leave criteria out).
+    #: Sealed JSON: criterion id → whole-number score (a draft may leave criteria out); on a
+    #: majority stage also ``"vote"`` → ``"accept"`` or ``"reject"`` (a text, where scores are
+    #: numbers; absent while the vote is not cast). Revisions keep the same shape.
     scores_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     #: Sealed JSON: ``{"criteria": {criterion id: comment}, "overall": comment}``.
     comments_sealed: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,10 +1,12 @@
 """Score sheets: a reviewer scores each criterion of a stage on the stage's scale and comments,
 saves drafts, submits once; a submitted sheet changes only after an officer reopens it with a
-reason, and the values it held are kept in its history.
+reason, and the values it held are kept in its history. On a stage decided by a panel majority
+(``decision = "majority"``) the sheet holds the reviewer's vote, accept or reject, instead of
+(or, where the stage is also scored, beside) the scores; it has the same life cycle.
 
-Scores and comments are confidential: they are sealed with the field cipher (associated data =
-table, column and row id) and opened only here. They never go into logs, URLs, audit events or
-error messages (errors name criteria and ranges only).
+Scores, votes and comments are confidential: they are sealed with the field cipher (associated
+data = table, column and row id) and opened only here. They never go into logs, URLs, audit
+events or error messages (errors name criteria and ranges only).
 
 This service does not decide who may act. Callers authorize through the policy engine first:
 ``score-sheet:write`` on the submission before ``save`` and ``submit`` (the reviewer is assigned
@@ -21,6 +23,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,22 +34,39 @@ from vault.evaluation.errors import (
     CommentTooLong,
     IncompleteSheet,
     InvalidReason,
+    InvalidVote,
+    MissingVote,
     NoScoring,
     NotInStage,
     NotYourSheet,
     OverallCommentTooLong,
     ScoreOutOfRange,
+    ScoresNotAccepted,
     SheetLocked,
     SheetNotSubmitted,
     UnknownCriterion,
+    VoteNotAccepted,
 )
-from vault.evaluation.models import ScoreSheet, ScoreSheetRevision, SheetState
+from vault.evaluation.models import VOTE_KEY, ScoreSheet, ScoreSheetRevision, SheetState
+from vault.evaluation.ranking import Sheet
 from vault.policy.actions import Actor
 from vault.programmes.definition import ProgrammeDefinition, Stage
 from vault.programmes.models import Programme
 
 #: The longest comment (per criterion, and overall) and reopen reason, in characters.
 MAX_COMMENT = 4000
+#: How a vote is spelled in the sealed JSON.
+_VOTES = {True: "accept", False: "reject"}
+
+
+def takes_scores(stage: Stage) -> bool:
+    """Whether the stage's sheets score its criteria."""
+    return stage.scoring is not None and bool(stage.criteria)
+
+
+def takes_vote(stage: Stage) -> bool:
+    """Whether the stage's sheets hold a vote: the stage is decided by a panel majority."""
+    return stage.decision is not None and stage.decision.rule == "majority"
 
 
 @dataclass(frozen=True)
@@ -67,11 +87,17 @@ class SheetView:
     created_at: datetime
     updated_at: datetime
     submitted_at: datetime | None
+    #: The vote on a majority stage: ``True`` accept, ``False`` reject, ``None`` not cast.
+    vote: bool | None = None
 
     @property
     def submitted(self) -> bool:
         """Whether the sheet is handed in (and immutable until reopened)."""
         return self.state is SheetState.SUBMITTED
+
+    def for_ranking(self) -> Sheet:
+        """The sheet as the ranking reads it: the reviewer, the scores and the vote."""
+        return Sheet(reviewer_id=self.reviewer_id, scores=dict(self.scores), accept=self.vote)
 
 
 @dataclass(frozen=True)
@@ -87,6 +113,7 @@ class RevisionView:
     reopened_by_role: str
     reopened_at: datetime
     reason: str
+    vote: bool | None = None
 
 
 class ScoreSheets:
@@ -102,20 +129,25 @@ class ScoreSheets:
     # -- the reviewer's changes --------------------------------------------------------------
 
     def save(self, submission: Submission, stage_id: str, reviewer: Actor,
-             scores: Mapping[str, int], comments: Mapping[str, str], *,
-             overall_comment: str = "") -> ScoreSheet:
+             scores: Mapping[str, object], comments: Mapping[str, object], *,
+             overall_comment: object = "", vote: bool | None = None) -> ScoreSheet:
         """Save the reviewer's own draft sheet for the submission in ``stage_id`` (created on
-        first save); the values given replace the draft's. A draft may leave criteria out.
+        first save); the values given replace the draft's (``vote`` too: ``None`` clears it).
+        A draft may leave criteria out and the vote open. Anything but a whole number on the
+        stage's scale is refused as a score.
 
         Raises ``NoScoring`` (no such stage, or it has no score sheets), ``NotInStage``,
         ``NotYourSheet`` (the actor is not a user), ``UnknownCriterion``, ``ScoreOutOfRange``,
-        ``CommentTooLong`` or ``OverallCommentTooLong`` (all ``InvalidScores``: nothing is
-        stored) and ``SheetLocked`` (the sheet was submitted).
+        ``CommentTooLong``, ``OverallCommentTooLong``, ``VoteNotAccepted`` (a vote on a stage
+        not decided by majority), ``ScoresNotAccepted`` (scores on a majority stage without
+        scoring) or ``InvalidVote`` (all ``InvalidScores``: nothing is stored) and
+        ``SheetLocked`` (the sheet was submitted).
         """
-        stage = self._scored_stage(submission, stage_id)
+        stage = self._sheet_stage(submission, stage_id)
         if reviewer.user_id is None:
             raise NotYourSheet()
-        clean_scores, clean_comments = self._validate(stage, scores, comments, overall_comment)
+        clean_scores, clean_comments = self._validate(stage, scores, comments, overall_comment,
+                                                      vote)
         sheet = self.sheet(submission, stage_id, reviewer.user_id)
         now = self.clock()
         if sheet is None:
@@ -128,19 +160,20 @@ class ScoreSheets:
             self._lock(sheet)
             if sheet.state is SheetState.SUBMITTED:
                 raise SheetLocked()
-        sheet.scores_sealed = self._seal_scores(ScoreSheet.__tablename__, sheet.id, clean_scores)
+        sheet.scores_sealed = self._seal_scores(ScoreSheet.__tablename__, sheet.id, clean_scores,
+                                                vote)
         sheet.comments_sealed = self._seal_comments(ScoreSheet.__tablename__, sheet.id,
-                                                    clean_comments, overall_comment)
+                                                    clean_comments, str(overall_comment))
         sheet.updated_at = now
         self.session.flush()
         return sheet
 
     def submit(self, sheet: ScoreSheet, reviewer: Actor) -> ScoreSheet:
-        """Hand in the reviewer's own sheet: every criterion must be scored. Afterwards the
-        sheet is immutable until an officer reopens it.
+        """Hand in the reviewer's own sheet: every criterion must be scored and, on a majority
+        stage, the vote cast. Afterwards the sheet is immutable until an officer reopens it.
 
         Raises ``NotYourSheet``, ``SheetLocked`` (already submitted), ``NoScoring``,
-        ``NotInStage`` (the submission left the stage) or ``IncompleteSheet``.
+        ``NotInStage`` (the submission left the stage), ``IncompleteSheet`` or ``MissingVote``.
         """
         if reviewer.user_id is None or sheet.reviewer_id != reviewer.user_id:
             raise NotYourSheet()
@@ -148,11 +181,13 @@ class ScoreSheets:
         if sheet.state is SheetState.SUBMITTED:
             raise SheetLocked()
         submission = self.session.get(Submission, sheet.submission_id)
-        stage = self._scored_stage(submission, sheet.stage)
-        scores = self._open_scores(ScoreSheet.__tablename__, sheet.id, sheet.scores_sealed)
+        stage = self._sheet_stage(submission, sheet.stage)
+        scores, vote = self._open_scores(ScoreSheet.__tablename__, sheet.id, sheet.scores_sealed)
         missing = [criterion.id for criterion in stage.criteria if criterion.id not in scores]
-        if missing:
+        if takes_scores(stage) and missing:
             raise IncompleteSheet(missing)
+        if takes_vote(stage) and vote is None:
+            raise MissingVote()
         now = self.clock()
         sheet.state = SheetState.SUBMITTED
         sheet.submitted_at = now
@@ -177,14 +212,14 @@ class ScoreSheets:
         if sheet.state is not SheetState.SUBMITTED or sheet.submitted_at is None:
             raise SheetNotSubmitted()
         table = ScoreSheet.__tablename__
-        scores = self._open_scores(table, sheet.id, sheet.scores_sealed)
+        scores, vote = self._open_scores(table, sheet.id, sheet.scores_sealed)
         comments, overall = self._open_comments(table, sheet.id, sheet.comments_sealed)
         history = ScoreSheetRevision.__tablename__
         entry = ScoreSheetRevision(id=uuid.uuid4(), sheet_id=sheet.id, revision=sheet.revision,
                                    submitted_at=sheet.submitted_at,
                                    reopened_by_id=officer.user_id,
                                    reopened_by_role=officer.role_name, reopened_at=self.clock())
-        entry.scores_sealed = self._seal_scores(history, entry.id, scores)
+        entry.scores_sealed = self._seal_scores(history, entry.id, scores, vote)
         entry.comments_sealed = self._seal_comments(history, entry.id, comments, overall)
         entry.reason_sealed = self.cipher.seal(history, "reason", entry.id, reason)
         self.session.add(entry)
@@ -214,7 +249,7 @@ class ScoreSheets:
 
     def panel_sheets(self, submission: Submission, stage_id: str) -> list[SheetView]:
         """The submitted sheets on the submission in the stage, opened, by reviewer id: the
-        input of the ranking. Drafts do not count."""
+        input of the ranking (``SheetView.for_ranking``). Drafts do not count."""
         sheets = self.session.scalars(
             select(ScoreSheet)
             .where(ScoreSheet.submission_id == submission.id, ScoreSheet.stage == stage_id,
@@ -223,9 +258,10 @@ class ScoreSheets:
         return [self.opened(sheet) for sheet in sheets]
 
     def opened(self, sheet: ScoreSheet) -> SheetView:
-        """The sheet with its scores and comments opened (callers authorized to see it)."""
+        """The sheet with its scores, vote and comments opened (callers authorized to see
+        it)."""
         table = ScoreSheet.__tablename__
-        scores = self._open_scores(table, sheet.id, sheet.scores_sealed)
+        scores, vote = self._open_scores(table, sheet.id, sheet.scores_sealed)
         comments, overall = self._open_comments(table, sheet.id, sheet.comments_sealed)
         order = self._criterion_order(sheet)
         return SheetView(
@@ -233,10 +269,11 @@ class ScoreSheets:
             reviewer_id=sheet.reviewer_id, state=sheet.state,
             scores=_ordered(scores, order), comments=_ordered(comments, order),
             overall_comment=overall, revision=sheet.revision, created_at=sheet.created_at,
-            updated_at=sheet.updated_at, submitted_at=sheet.submitted_at)
+            updated_at=sheet.updated_at, submitted_at=sheet.submitted_at, vote=vote)
 
     def history(self, sheet: ScoreSheet) -> list[RevisionView]:
-        """The sheet's reopenings, oldest first, with the values it held and the reasons."""
+        """The sheet's reopenings, oldest first, with the values (and vote) it held and the
+        reasons."""
         table = ScoreSheetRevision.__tablename__
         entries = self.session.scalars(
             select(ScoreSheetRevision).where(ScoreSheetRevision.sheet_id == sheet.id)
@@ -245,9 +282,9 @@ class ScoreSheets:
         views = []
         for entry in entries:
             comments, overall = self._open_comments(table, entry.id, entry.comments_sealed)
+            scores, vote = self._open_scores(table, entry.id, entry.scores_sealed)
             views.append(RevisionView(
-                revision=entry.revision,
-                scores=_ordered(self._open_scores(table, entry.id, entry.scores_sealed), order),
+                revision=entry.revision, vote=vote, scores=_ordered(scores, order),
                 comments=_ordered(comments, order), overall_comment=overall,
                 submitted_at=entry.submitted_at, reopened_by_id=entry.reopened_by_id,
                 reopened_by_role=entry.reopened_by_role, reopened_at=entry.reopened_at,
@@ -256,25 +293,40 @@ class ScoreSheets:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _scored_stage(self, submission: Submission, stage_id: str) -> Stage:
-        """The stage of the submission's programme, if it is scored with sheets and the
-        submission is in it; raises ``NoScoring`` or ``NotInStage``."""
-        programme = self.session.get(Programme, submission.programme_id)
+    def stage(self, programme_id: uuid.UUID, stage_id: str) -> Stage | None:
+        """The stage of the programme's definition, if it takes score sheets (scored, or
+        decided by a panel majority)."""
+        programme = self.session.get(Programme, programme_id)
         definition = self.definitions.get(programme.code) if programme is not None else None
         try:
             stage = definition.stage(stage_id) if definition is not None else None
         except KeyError:
-            stage = None
-        if stage is None or stage.scoring is None or not stage.criteria:
+            return None
+        if stage is None or not (takes_scores(stage) or takes_vote(stage)):
+            return None
+        return stage
+
+    def _sheet_stage(self, submission: Submission, stage_id: str) -> Stage:
+        """The stage of the submission's programme, if it takes score sheets and the
+        submission is in it; raises ``NoScoring`` or ``NotInStage``."""
+        stage = self.stage(submission.programme_id, stage_id)
+        if stage is None:
             raise NoScoring(stage=stage_id)
         if submission.stage != stage_id:
             raise NotInStage(stage=stage_id)
         return stage
 
     @staticmethod
-    def _validate(stage: Stage, scores: Mapping[str, int], comments: Mapping[str, str],
-                  overall_comment: str) -> tuple[dict[str, int], dict[str, str]]:
-        """The scores and the non-empty comments, checked against the stage."""
+    def _validate(stage: Stage, scores: Mapping[str, object], comments: Mapping[str, object],
+                  overall_comment: object, vote: object
+                  ) -> tuple[dict[str, int], dict[str, str]]:
+        """The scores and the non-empty comments, checked against the stage (and the vote)."""
+        if vote is not None and not takes_vote(stage):
+            raise VoteNotAccepted(stage=stage.id)
+        if vote is not None and not isinstance(vote, bool):
+            raise InvalidVote()
+        if scores and not takes_scores(stage):
+            raise ScoresNotAccepted(stage=stage.id)
         known = {criterion.id for criterion in stage.criteria}
         scale = stage.scoring.scale if stage.scoring is not None else None
         for criterion_id in (*scores, *comments):
@@ -289,8 +341,10 @@ class ScoreSheets:
                 raise CommentTooLong(criterion_id, MAX_COMMENT)
         if not isinstance(overall_comment, str) or len(overall_comment) > MAX_COMMENT:
             raise OverallCommentTooLong(limit=MAX_COMMENT)
-        return (dict(scores),
-                {criterion_id: text for criterion_id, text in comments.items() if text.strip()})
+        # Every score passed ``score in scale``: a whole number (not a bool) on the scale.
+        return ({criterion_id: cast(int, score) for criterion_id, score in scores.items()},
+                {criterion_id: text for criterion_id, text in comments.items()
+                 if isinstance(text, str) and text.strip()})
 
     def _criterion_order(self, sheet: ScoreSheet) -> list[str]:
         programme = self.session.get(Programme, sheet.programme_id)
@@ -309,17 +363,31 @@ class ScoreSheets:
             .with_for_update(of=ScoreSheet)
             .execution_options(populate_existing=True)).one()
 
-    def _seal_scores(self, table: str, row_id: uuid.UUID, scores: Mapping[str, int]) -> bytes:
-        return self.cipher.seal(table, "scores", row_id, _canonical(dict(scores)))
+    def _seal_scores(self, table: str, row_id: uuid.UUID, scores: Mapping[str, int],
+                     vote: bool | None = None) -> bytes:
+        # The vote lives in the scores column ({"vote": "accept"}): a text value, where
+        # scores are whole numbers, so the two never read as each other.
+        values: dict[str, object] = dict(scores)
+        if vote is not None:
+            values[VOTE_KEY] = _VOTES[vote]
+        return self.cipher.seal(table, "scores", row_id, _canonical(values))
 
     def _seal_comments(self, table: str, row_id: uuid.UUID, comments: Mapping[str, str],
                        overall: str) -> bytes:
         text = _canonical({"criteria": dict(comments), "overall": overall})
         return self.cipher.seal(table, "comments", row_id, text)
 
-    def _open_scores(self, table: str, row_id: uuid.UUID, sealed: bytes) -> dict[str, int]:
-        return {key: int(value) for key, value in
-                json.loads(self.cipher.open(table, "scores", row_id, sealed)).items()}
+    def _open_scores(self, table: str, row_id: uuid.UUID,
+                     sealed: bytes) -> tuple[dict[str, int], bool | None]:
+        """The scores and the vote (``None``: not cast)."""
+        scores: dict[str, int] = {}
+        vote = None
+        for key, value in json.loads(self.cipher.open(table, "scores", row_id, sealed)).items():
+            if key == VOTE_KEY and isinstance(value, str):
+                vote = {spelled: cast for cast, spelled in _VOTES.items()}[value]
+            else:
+                scores[key] = int(value)
+        return scores, vote
 
     def _open_comments(self, table: str, row_id: uuid.UUID,
                        sealed: bytes) -> tuple[dict[str, str], str]:
