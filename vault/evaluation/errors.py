@@ -7,6 +7,8 @@ score or a comment.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from vault.errors import DomainError
 
 
@@ -175,3 +177,157 @@ class SheetNotFound(ScoreSheetError):
     status = 404
     code = "score_sheet_not_found"
     template = "There is no such score sheet."
+
+
+# -- stage rounds: closing, imports, disqualification, confirmation, publication ----------------
+
+class StageError(DomainError):
+    """Base class of the stage rounds' errors (``vault.evaluation.stages`` and ``imports``)."""
+
+    status = 409
+    code = "stage_error"
+    template = "The evaluation of this stage cannot change this way now."
+
+    def __init__(self, **values: object) -> None:
+        super().__init__(self.template, **values)
+
+
+class UnknownStage(StageError):
+    """The programme has no such stage (or no such programme is loaded)."""
+
+    status = 404
+    code = "unknown_stage"
+    template = "The programme {programme} has no stage {stage}."
+
+
+class RoundStateError(StageError):
+    """An illegal change of a round's state (close twice, publish before confirming, ...)."""
+
+    code = "round_state"
+
+
+class PanelClosed(RoundStateError):
+    """The round is no longer open: the panel was closed."""
+
+    template = "The panel of {stage} is closed; reopen it to change anything in it."
+
+
+class PanelOpen(RoundStateError):
+    """The round is still open: close the panel first."""
+
+    template = "The panel of {stage} is still open; close it first."
+
+
+class RoundConfirmed(RoundStateError):
+    """The round's ranking is confirmed: nothing in it changes any more."""
+
+    template = "The ranking of {stage} is confirmed; it no longer changes."
+
+
+class RoundNotConfirmed(RoundStateError):
+    """Publishing or exporting a ranking that is not confirmed."""
+
+    template = "The ranking of {stage} is not confirmed yet."
+
+
+class RoundPublished(RoundStateError):
+    """Publishing twice."""
+
+    template = "The result of {stage} is already published."
+
+
+class MissingImports(StageError):
+    """Confirming a composite stage without a current import of every imported component."""
+
+    template = "Import the scores of {components} for {stage} before confirming its ranking."
+
+
+class UnscoredSubmissions(StageError):
+    """Confirming while some submissions have no submitted score sheet (or vote)."""
+
+    template = ("These submissions of {stage} have no submitted score sheet yet: {names}. "
+                "Reopen the panel, or disqualify them, before confirming.")
+
+
+class CutTieUnresolved(StageError):
+    """Confirming while an unresolved tie straddles the cut."""
+
+    template = ("An unresolved tie straddles the cut of {stage} ({names}): the tie-break rules "
+                "cannot separate them. Disqualify a submission or correct the data before "
+                "confirming.")
+
+
+class UnknownComponent(StageError):
+    """An import for a component the stage does not import."""
+
+    status = 404
+    code = "unknown_component"
+    template = "The stage {stage} has no imported component {component}."
+
+
+class UnknownRule(StageError):
+    """A disqualification rule the stage does not have."""
+
+    status = 422
+    code = "unknown_disqualification_rule"
+    template = "The stage {stage} has no disqualification rule {rule}."
+
+
+class InvalidStageReason(StageError):
+    """A reason that is empty or too long."""
+
+    status = 422
+    code = "invalid_reason"
+    template = "Give a reason of 1 to {limit} characters."
+
+
+class AlreadyDisqualified(StageError):
+    """Disqualifying a submission twice in one stage."""
+
+    code = "already_disqualified"
+    template = "The submission is already disqualified in {stage}."
+
+
+class NotDisqualified(StageError):
+    """Lifting a disqualification that does not exist."""
+
+    code = "not_disqualified"
+    template = "The submission is not disqualified in {stage}."
+
+
+class NotAMajorityStage(StageError):
+    """Entering a candidate into a stage that is not decided by a panel majority."""
+
+    code = "not_a_majority_stage"
+    template = ("Candidates enter only a stage decided by a panel majority; {stage} is not "
+                "one.")
+
+
+class NotACandidate(StageError):
+    """The submission may not enter the majority stage."""
+
+    code = "not_a_candidate"
+    template = ("Only a submission that is out of the evaluation (not selected or eliminated "
+                "in an earlier stage, not disqualified, not withdrawn, its documents not "
+                "destroyed) can enter {stage}.")
+
+
+class ImportInvalid(StageError):
+    """A CSV import with problems; each problem names the line. Nothing was stored.
+
+    ``problems`` are (template, values) pairs so that each is shown in the reader's language.
+    """
+
+    status = 422
+    code = "import_invalid"
+    template = "The file cannot be imported: {problems}"
+
+    def __init__(self, problems: list[tuple[str, dict[str, object]]]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(problems="; ".join(text.format(**values)
+                                            for text, values in self.problems))
+
+    def translated(self, gettext: Callable[..., str]) -> str:
+        """The message with every problem in the reader's language."""
+        return gettext(self.template, problems="; ".join(
+            gettext(text, **values) for text, values in self.problems))
