@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -38,7 +38,7 @@ from vault.documents.errors import (
 from vault.documents.hashing import BackgroundDigest
 from vault.documents.models import Document, DocumentVersion, Submission, SubmissionState
 from vault.keys import KeyDestroyed, KeyProvider, UnknownKey, UnwrapError
-from vault.programmes.definition import DocumentKind
+from vault.programmes.definition import DocumentKind, ProgrammeDefinition
 from vault.storage import BlobError, BlobStore, BlobWriter
 
 #: Submissions in these states accept new document versions.
@@ -127,11 +127,15 @@ class DocumentService:
         keys: KeyProvider,
         blobs: BlobStore,
         clock: Callable[[], datetime],
+        definitions: Mapping[str, ProgrammeDefinition] | None = None,
     ) -> None:
         self.session = session
         self.keys = keys
         self.blobs = blobs
         self.clock = clock
+        #: The programme definitions by code: stage artifacts need their stage's deadline.
+        #: Without them no stage artifact is accepted (the check fails closed).
+        self.definitions = definitions or {}
 
     # -- reading metadata -----------------------------------------------------------------
 
@@ -217,7 +221,7 @@ class DocumentService:
         ``InvalidUpload`` or ``DocumentShredded``.
         """
         consortium = submission.consortium
-        self.check_open(submission)
+        self.check_open(submission, kind)
         name = clean_filename(filename)
         self._check_slot(consortium, kind, slot)
         if self.keys.is_destroyed(consortium.key_id):
@@ -274,7 +278,7 @@ class DocumentService:
                 raise DocumentNotFound("No such submission.")
             # Locked until the commit: a submit racing this upload sees it or refuses it.
             self.session.refresh(submission, with_for_update={"of": Submission})
-            self.check_open(submission)
+            self.check_open(submission, plan.kind)
             version = DocumentVersion(
                 id=uuid.uuid4(), document_id=plan.document_id, version=plan.version,
                 original_filename=plan.filename, media_type=stored.media_type,
@@ -310,13 +314,20 @@ class DocumentService:
             return False
         return True
 
-    def check_open(self, submission: Submission) -> None:
-        """Whether the submission accepts changes now: a draft until the programme's deadline,
-        a returned submission until its correction deadline (even after the programme's).
+    def check_open(self, submission: Submission, kind: DocumentKind | None = None) -> None:
+        """Whether the submission accepts changes now (an upload of ``kind``, or any change of
+        the application when ``kind`` is None or one of the call's kinds): a draft until the
+        programme's deadline, a returned submission until its correction deadline (even after
+        the programme's). A stage artifact (a kind with ``stages``) is accepted from an
+        eligible submission while it is in one of the kind's stages, until that stage's
+        ``uploads_close``.
 
-        Raises ``UploadClosed`` when the deadline that applies has passed, ``SubmissionLocked``
-        in any other state.
+        Raises ``UploadClosed`` when the deadline that applies has passed or the submission is
+        in no stage of the kind, ``SubmissionLocked`` in any other state.
         """
+        if kind is not None and kind.stages:
+            self._check_stage_open(submission, kind)
+            return
         now = self.clock()
         if submission.state is SubmissionState.RETURNED:
             deadline = submission.correction_deadline
@@ -328,6 +339,25 @@ class DocumentService:
         if submission.state not in EDITABLE_STATES:
             raise SubmissionLocked("The submission is {state} and cannot be changed.",
                                    state=submission.state.value)
+
+    def _check_stage_open(self, submission: Submission, kind: DocumentKind) -> None:
+        # The state first: a withdrawn, ineligible or unscreened submission is locked whatever
+        # its stage says.
+        if submission.state is not SubmissionState.ELIGIBLE:
+            raise SubmissionLocked("Stage documents are accepted only from eligible "
+                                   "submissions; this one is {state}.",
+                                   state=submission.state.value)
+        if submission.stage not in kind.stages:
+            raise UploadClosed("This document is accepted only during the stages {stages}; "
+                               "the submission is in {stage}.",
+                               stages=", ".join(kind.stages), stage=submission.stage)
+        definition = self.definitions.get(submission.consortium.programme.code)
+        try:
+            closes = definition.stage(submission.stage).uploads_close if definition else None
+        except KeyError:
+            closes = None
+        if closes is None or self.clock() >= closes:
+            raise UploadClosed("The deadline for this stage's documents has passed.")
 
     def _check_slot(self, consortium: Consortium, kind: DocumentKind, slot: str) -> None:
         if kind.per == "consortium":
