@@ -16,6 +16,7 @@ import binascii
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from flask import Response, jsonify, request, url_for
 from werkzeug.exceptions import ClientDisconnected
@@ -214,8 +215,10 @@ def receive_patch(service: ResumableUploads, upload: UploadSession, kind: Docume
         _release(service, lease)
         return None
     commit_so_far()
-    # Flask's global body limit is for forms; a PATCH may carry the rest of the upload.
-    request.max_content_length = length
+    # Flask's global body limit is for forms; a PATCH may carry the rest of the upload. One
+    # more byte, so that reading to the end of a complete body is not an overrun (a server
+    # that terminates the input stream enforces this as a maximum).
+    request.max_content_length = length + 1
     try:
         segment = service.store_segment(lease, _body(), kind)
     except BaseException:
@@ -299,3 +302,105 @@ def _status_json(upload: UploadSession, version: DocumentVersion | None) -> dict
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat()
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _header(name: str, description: str, *, required: bool = True,
+            schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": required, "description": description,
+            "schema": schema or {"type": "string"}}
+
+
+_TUS_RESUMABLE = _header("Tus-Resumable", "Always `1.0.0` (412 otherwise)",
+                         schema={"const": TUS_VERSION})
+_UPLOAD_ID = {"name": "upload_id", "in": "path", "required": True,
+              "schema": {"type": "string", "format": "uuid"}}
+_OFFSET = {"Upload-Offset": {"description": "Bytes durably stored",
+                             "schema": {"type": "integer", "minimum": 0}}}
+_NOT_YOURS = _error("No such upload, or another user's (even of the same consortium)")
+_EXPIRED = _error("`upload_expired`: the upload's 24 hours are over")
+
+#: The OpenAPI paths of this module (merged by ``vault.web.openapi``).
+OPENAPI_PATHS: dict[str, Any] = {
+    "/uploads": {
+        "options": {
+            "summary": "What the tus server supports",
+            "responses": {"204": {"description": "Tus-Version, Tus-Extension (creation, "
+                                                 "termination, expiration) and Tus-Max-Size"}}},
+        "post": {
+            "summary": "Open a resumable upload (tus creation)",
+            "description": "`Upload-Metadata` carries `submission` (id), `kind`, `partner` "
+                           "(for kinds required once per partner), `filename` and `filetype`, "
+                           "each base64. Every check of an ordinary upload runs first: access, "
+                           "the window of the kind, the partner, the name, the kind's size "
+                           "limit and media types. Session callers send `X-CSRFToken`.",
+            "parameters": [_TUS_RESUMABLE,
+                           _header("Upload-Length", "The file's size in bytes"),
+                           _header("Upload-Metadata", "`key base64(value)` pairs, comma-"
+                                                      "separated")],
+            "responses": {
+                "201": {"description": "Created; `Location` is the upload's URL, "
+                                       "`Upload-Expires` when it lapses"},
+                "400": _error("Missing or malformed header, empty file, bad filename"),
+                "401": _error("Not authenticated"), "403": _error("May not upload"),
+                "404": _error("No such submission, kind or partner"),
+                "409": _error("The window for this kind is closed or the submission locked"),
+                "412": _error("Another tus version"), "413": _error("Over the kind's limit"),
+                "415": _error("A declared type the kind does not accept")}},
+    },
+    "/uploads/{upload_id}": {
+        "parameters": [_UPLOAD_ID],
+        "get": {
+            "summary": "The upload's state, and its receipt once complete",
+            "responses": {
+                "200": {"description": "`state`, `offset`, `length`, `expires_at`; `receipt` "
+                                       "(version id, document, version, sha256 of the whole "
+                                       "file, size, content URL) once complete",
+                        "content": {"application/json": {"schema": {"type": "object"}}}},
+                "401": _error("Not authenticated"), "404": _NOT_YOURS, "410": _EXPIRED}},
+        "head": {
+            "summary": "How much is stored (tus core)",
+            "parameters": [_TUS_RESUMABLE],
+            "responses": {"200": {"description": "Upload-Offset and Upload-Length; "
+                                                 "Cache-Control: no-store",
+                                  "headers": _OFFSET},
+                          "404": {"description": "No such upload (or another user's)"},
+                          "410": {"description": "Expired"},
+                          "412": {"description": "Another tus version"}}},
+        "patch": {
+            "summary": "Append bytes at the stored offset (tus core)",
+            "description": "The body is sealed as it streams in and counts only once all of "
+                           "it (its Content-Length) arrived. The PATCH that completes the "
+                           "upload turns it into a document version and answers with "
+                           "`Upload-Receipt-Version-Id` and `Upload-Receipt-Sha256`.",
+            "parameters": [_TUS_RESUMABLE,
+                           _header("Upload-Offset", "Must equal the stored offset"),
+                           _header("Content-Length", "Required (411 otherwise)")],
+            "requestBody": {"required": True, "content": {PATCH_TYPE: {
+                "schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}},
+            "responses": {
+                "204": {"description": "Stored; the new Upload-Offset", "headers": _OFFSET},
+                "400": _error("`incomplete_body`: the body ended early, nothing kept"),
+                "401": _error("Not authenticated"), "404": _NOT_YOURS,
+                "409": _error("`offset_mismatch`, `upload_busy` (another PATCH is writing), "
+                              "`upload_complete`, or the window closed"),
+                "410": _EXPIRED, "411": _error("No Content-Length"),
+                "412": _error("Another tus version"),
+                "413": _error("`past_upload_length`: more bytes than declared"),
+                "415": _error("Not application/offset+octet-stream, or content not of the "
+                              "kind's media types"),
+                "500": _error("A stored segment failed authentication; the upload is one "
+                              "PATCH short again")}},
+        "delete": {
+            "summary": "End the upload and remove its stored bytes (tus termination)",
+            "parameters": [_TUS_RESUMABLE],
+            "responses": {"204": {"description": "Removed"},
+                          "401": _error("Not authenticated"), "404": _NOT_YOURS,
+                          "409": _error("A PATCH is writing to it"),
+                          "412": _error("Another tus version")}},
+    },
+}
