@@ -170,8 +170,8 @@ class EvaluationWorld:
         """Call a ``StageRounds`` method on the programme and stage as the officer."""
         with self.session() as session:
             service = self.rounds(session)
-            return getattr(service, method)(self.programme(session), stage_id, *args,
-                                            actor(self.officer))
+            return getattr(service, method)(self.programme(session), stage_id,
+                                            actor(self.officer), *args)
 
     def ranking(self, stage_id: str):
         """The stage's ranking."""
