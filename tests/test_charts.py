@@ -9,6 +9,8 @@ import pytest
 from flask import render_template_string
 from markupsafe import Markup
 
+from tests.conftest import sign_in
+from tests.evaluation_world import TEAM_NAMES, build_world
 from vault.web import charts
 from vault.web.charts import FunnelBar, ReviewerLoad, ScoreSet
 from vault.web.i18n import catalogue
@@ -177,3 +179,36 @@ def test_the_partial_lays_out_the_dashboard_charts(app):
     assert page.count("<svg") == 3
     assert 'id="chart-scores-0-title"' in page and 'id="chart-progress-0-title"' in page
     assert "Charts of the rounds" in page
+
+
+def test_the_officers_dashboard_shows_the_funnel_scores_and_progress(
+        app, client, clock, runtime, make_user, make_team):
+    world = build_world(runtime, clock, make_user, make_team, TEAM_NAMES[:6])
+    world.in_window("written")
+    world.panel("written", 3)
+    world.score("written", {name: 90 - 10 * i for i, name in enumerate(TEAM_NAMES[:6])})
+    world.conclude("written")  # top 10 of 6: all pass
+    world.in_window("presentation")
+    reviewers = world.panel("presentation", 2)
+    world.score("presentation", {TEAM_NAMES[0]: 80}, reviewers=reviewers[:1])
+
+    with world.session() as session:
+        rounds = world.rounds(session)
+        programme = world.programme(session)
+        made = charts.for_dashboard(rounds, programme, rounds.rounds(programme),
+                                    locale="en")
+    funnel = _parse(made["funnel"])
+    assert "Written evaluation: 6 entered, 6 passed." in funnel.find(f"{SVG}desc").text
+    assert "Presentation evaluation: 6 entered, not decided yet." in funnel.find(
+        f"{SVG}desc").text
+    assert len(_rects(funnel, "chart-future")) == 4  # stage_1 … stage_3 not reached
+    written, presentation = (_parse(chart) for chart in made["distributions"])
+    assert len(list(written.iter(f"{SVG}circle"))) == 6
+    assert "Cut at" not in written.find(f"{SVG}desc").text  # everybody passed: no cut
+    assert len(list(presentation.iter(f"{SVG}circle"))) == 1  # the live ranking so far
+    progress = [_parse(chart) for chart in made["progress"]]
+    assert "1 submitted, 0 drafts, 5 not started" in progress[1].find(f"{SVG}desc").text
+
+    assert sign_in(client, world.officer, clock).status_code == 302
+    page = client.get("/stages/sovereign-ai-2025").get_data(as_text=True)
+    assert "Charts of the rounds" in page and page.count("<svg") >= 5

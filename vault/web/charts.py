@@ -21,6 +21,12 @@ from fractions import Fraction
 
 from markupsafe import Markup, escape
 
+from vault.errors import DomainError
+from vault.evaluation.models import RoundState
+from vault.evaluation.ranking import Outcome
+from vault.evaluation.stages import RoundView, StageRounds
+from vault.programmes.models import Programme
+
 #: ``gettext``'s shape: an English source string and its ``{placeholder}`` values.
 Translate = Callable[..., str]
 
@@ -311,3 +317,37 @@ def dashboard_charts(*, funnel: Sequence[FunnelBar], distributions: Sequence[Sco
         "progress": [progress_chart(loads, stage=stage, _=_, chart_id=f"progress-{index}")
                      for index, (stage, loads) in enumerate(progress)],
     }
+
+
+def for_dashboard(rounds: StageRounds, programme: Programme, views: Sequence[RoundView],
+                  *, locale: str, _: Translate = english) -> dict[str, object]:
+    """The ``stages/_charts.html`` variables of a programme's dashboard, read through the stage
+    rounds service (the caller has authorized ``stage:view``): the funnel, a score strip per
+    stage with a ranking (on 0-100: the composite, or the panel's score as per cent of its
+    scale; disqualified submissions left out; the cut between the last passing and the first
+    other score), and the reviewers' progress per stage with a panel."""
+    funnel = [FunnelBar(step.stage.title(locale), step.entered, step.passed,
+                        future=step.state is RoundState.OPEN and not step.entered)
+              for step in rounds.funnel(programme)]
+    distributions = []
+    for view in views:
+        scored = view.stage.scoring is not None and (
+            view.state is not RoundState.OPEN or any(p.submitted for p in view.progress))
+        if not scored:
+            continue
+        try:
+            ranking = rounds.ranking(programme, view.stage.id)
+        except DomainError:
+            continue  # nothing to rank yet: the round's page says why
+        entries = [e for e in ranking.result.entries if e.disqualified_reason is None]
+        scores = [e.composite if e.composite is not None else e.normalised for e in entries]
+        values = [score for score in scores if score is not None]
+        passing = sum(e.outcome in (Outcome.PASS, Outcome.SELECTED) for e in entries)
+        cut = cut_between(values, passing) if view.state is not RoundState.OPEN else None
+        distributions.append(ScoreSet(view.stage.title(locale), values, cut))
+    progress = [(view.stage.title(locale),
+                 [ReviewerLoad(p.name, p.submitted, p.drafts,
+                               max(p.assigned - p.submitted - p.drafts, 0))
+                  for p in view.progress])
+                for view in views if view.progress]
+    return dashboard_charts(funnel=funnel, distributions=distributions, progress=progress, _=_)
