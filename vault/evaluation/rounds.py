@@ -63,6 +63,14 @@ def stage_submissions(session: Session, programme: Programme,
         .order_by(Consortium.name, Submission.id)))
 
 
+def lock_submission(session: Session, submission_id: uuid.UUID) -> Submission:
+    """The submission with its row locked and re-read (only its own row: the joined
+    consortium cannot be locked on PostgreSQL's nullable side of the join)."""
+    return session.scalars(
+        select(Submission).where(Submission.id == submission_id)
+        .with_for_update(of=Submission).execution_options(populate_existing=True)).one()
+
+
 def user_names(session: Session, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID | None, str]:
     """Display names by user id (``None``, the host operator, is ``operator``)."""
     wanted = {user_id for user_id in ids if user_id is not None}

@@ -30,7 +30,13 @@ from vault.evaluation.models import (
     StageOutcome,
     StageOutcomeKind,
 )
-from vault.evaluation.rounds import clean_reason, definition_stage, round_row, state_of
+from vault.evaluation.rounds import (
+    clean_reason,
+    definition_stage,
+    lock_submission,
+    round_row,
+    state_of,
+)
 from vault.policy.actions import Actor
 from vault.programmes.models import Programme
 
@@ -111,7 +117,7 @@ class StageEntries:
         state = state_of(round_row(self.session, programme, stage_id, lock=True))
         if state is not RoundState.OPEN:
             raise (PanelClosed if state is RoundState.CLOSED else RoundConfirmed)(stage=stage_id)
-        self.session.refresh(submission, with_for_update=True)
+        lock_submission(self.session, submission.id)
         order = [s.id for s in definition.stages]
         latest = self.session.scalars(select(StageOutcome).where(
             StageOutcome.submission_id == submission.id,

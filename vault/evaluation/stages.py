@@ -65,6 +65,7 @@ from vault.evaluation.retention import Retention
 from vault.evaluation.rounds import (
     clean_reason,
     definition_stage,
+    lock_submission,
     round_row,
     stage_submissions,
     state_of,
@@ -217,7 +218,7 @@ class StageRounds(StageEntries, StageViews):
         following = definition.next_stage(stage_id)
         now = self.clock()
         for entry in result.entries:
-            submission = self.session.get(Submission, entry.submission_id, with_for_update=True)
+            submission = lock_submission(self.session, entry.submission_id)
             outcome = entry.outcome
             if outcome is Outcome.PASS and following is None:
                 outcome = Outcome.SELECTED   # through the last stage: finally selected
