@@ -376,6 +376,32 @@ def test_expired_uploads_are_410_and_the_purge_removes_them(client, token, team,
     assert event["target"]["reason"] == "expired"
 
 
+def test_the_purge_command_removes_expired_uploads(client, token, team, runtime, clock):
+    from contextlib import contextmanager
+
+    import click
+    from click.testing import CliRunner
+
+    from vault.cli_uploads import register
+
+    @contextmanager
+    def work():
+        with unit_of_work(runtime.sessions) as session:
+            yield session
+
+    group = click.Group("vault")
+    register(group, lambda: runtime, work, click.ClickException)
+    fresh = _create(client, token, team, 1000).headers["Location"]
+    clock.advance(hours=12)
+    _create(client, token, team, 1000)
+    clock.advance(hours=12, seconds=1)
+    result = CliRunner().invoke(group, ["uploads", "purge-expired", "--batch", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "Removed 1 expired uploads.\n"
+    assert _count(runtime, UploadSession) == 1
+    assert _head(client, _token(runtime, team.applicant), fresh).status_code == 404
+
+
 def test_termination_removes_the_upload_and_its_bytes(client, token, team, runtime, settings):
     location = _create(client, token, team, 2000).headers["Location"]
     _patch(client, token, location, 0, pdf_bytes(1000))
