@@ -143,8 +143,9 @@ def test_every_problem_has_korean(world):
     assert all(template in ko for template in templates) and len(templates) >= 7
 
 
-def test_a_new_import_supersedes_the_previous_and_keeps_it(world):
+def test_a_new_import_supersedes_the_previous_and_keeps_it(world, clock):
     first = _import(world, world.csv(GOOD))
+    clock.advance(minutes=5)
     second = _import(world, world.csv({**GOOD, "Baekdu": "12"}))
     with world.session() as session:
         imports = world.imports(session)

@@ -140,9 +140,12 @@ class ComponentImports:
     def imports(self, programme: Programme, stage_id: str) -> list[ImportView]:
         """Every import of the stage's components, newest first. Raises ``UnknownStage``."""
         _, stage = definition_stage(self.definitions, programme, stage_id)
-        rows = list(self.session.scalars(select(ComponentImport).where(
-            ComponentImport.programme_id == programme.id, ComponentImport.stage == stage_id)
-            .order_by(ComponentImport.imported_at.desc(), ComponentImport.id)))
+        rows = sorted(self.session.scalars(select(ComponentImport).where(
+            ComponentImport.programme_id == programme.id, ComponentImport.stage == stage_id)),
+            # Current imports first, then by when they were replaced: the newest first even
+            # when two imports share a timestamp.
+            key=lambda row: (row.superseded_at is None, row.superseded_at or row.imported_at,
+                             row.imported_at), reverse=True)
         names = user_names(self.session, (row.imported_by_id for row in rows))
         known = {component.id: component for component in stage.components}
         return [self._view(row, known[row.component], names) for row in rows
