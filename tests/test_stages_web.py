@@ -78,6 +78,7 @@ def test_the_officer_runs_a_round_from_closing_to_publication(officer, runtime, 
     dashboard = officer.get(BASE)
     assert dashboard.status_code == 200
     assert "First stage evaluation" in dashboard.get_data(as_text=True)
+    assert 'class="chart" role="img"' in dashboard.get_data(as_text=True)  # the charts
 
     page = officer.get(ROUND).get_data(as_text=True)
     assert "Reviewer 1" in page and "Reviewer 2" in page
@@ -250,3 +251,18 @@ def test_the_pages_speak_korean(app, clock, officer, world):
     sign_in(applicant, alpha.applicant, clock)
     page = applicant.get(f"/submissions/{alpha.submission_id}/outcomes").get_data(as_text=True)
     assert "평가 결과" in page and "다음 단계 진출" in page
+
+
+def test_an_eliminated_submission_enters_the_majority_stage_as_a_candidate(officer, runtime,
+                                                                          world):
+    run_round(officer, world)
+    majority = f"{BASE}/additional_call"
+    alpha, delta = world.team("Team Alpha"), world.team("Team Delta")
+    refused = post(officer, f"{majority}/candidates", {"submission": str(alpha.submission_id)},
+                   page=majority)
+    assert refused.status_code == 409
+    entered = post(officer, f"{majority}/candidates", {"submission": str(delta.submission_id)},
+                   page=majority)
+    assert entered.status_code == 302, entered.get_data(as_text=True)
+    assert state_of(runtime, world)["Team Delta"] == "additional_call"
+    assert audit_events(runtime, "retention:cancelled")

@@ -31,6 +31,7 @@ from vault.policy.actions import Action
 from vault.programmes.definition import ProgrammeDefinition, Stage
 from vault.programmes.models import Programme
 from vault.programmes.service import ProgrammeService
+from vault.web import charts
 from vault.web.context import actor, allowed, authorize, authorizer, db, runtime
 from vault.web.forms import EmptyForm
 from vault.web.i18n import current_locale
@@ -162,9 +163,12 @@ def dashboard(code: str) -> str:
     """Every stage's round: its state, its counts, the reviewers' progress, what may be done."""
     programme, definition = load_programme(code)
     authorize(Action.STAGE_VIEW, programme, target={"programme": programme.code})
-    views = rounds_service().rounds(programme)
+    service = rounds_service()
+    views = service.rounds(programme)
     return render_template("stages/dashboard.html", programme=programme,
-                           definition=definition, rounds=views)
+                           definition=definition, rounds=views,
+                           **charts.for_dashboard(service, programme, views,
+                                                  locale=current_locale(), _=_))
 
 
 @bp.get("/stages/<code>/<stage_id>")
