@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
+from vault.assignments.models import Assignment
 from vault.audit.service import Tag
 from vault.consortia.models import Consortium
 from vault.documents.models import Submission
@@ -38,6 +39,7 @@ from vault.evaluation.rounds import (
     state_of,
     user_names,
 )
+from vault.policy.actions import Actor
 from vault.programmes.definition import Stage
 from vault.programmes.evaluation_rules import Disqualification
 from vault.programmes.models import Programme
@@ -200,8 +202,6 @@ class StageViews:
     def panel(self: StageRounds, programme: Programme, stage_id: str) -> list[PanelMember]:
         """The reviewers assigned to the stage, by name (the web layer shows them only where
         allowed). Raises ``UnknownStage``."""
-        from vault.assignments.models import Assignment
-
         definition_stage(self.definitions, programme, stage_id)
         ids = set(self.session.scalars(select(Assignment.reviewer_id).where(
             Assignment.programme_id == programme.id, Assignment.stage == stage_id)))
@@ -232,7 +232,8 @@ class StageViews:
             steps.append(FunnelStep(view.stage, view.state, total, passed, total - passed))
         return steps
 
-    def export(self: StageRounds, programme: Programme, stage_id: str, actor=None, *,
+    def export(self: StageRounds, programme: Programme, stage_id: str,
+               actor: Actor | None = None, *,
                format: str = "csv") -> list[dict[str, str]]:
         """The confirmed ranking as flat rows (every row has the same keys; reviewers by
         number, never by name); audited when ``actor`` is given.
@@ -308,8 +309,6 @@ class StageViews:
 
     def _progress(self: StageRounds, programme: Programme,
                   stage_id: str) -> list[ReviewerProgress]:
-        from vault.assignments.models import Assignment
-
         assigned = Counter(self.session.scalars(select(Assignment.reviewer_id).where(
             Assignment.programme_id == programme.id, Assignment.stage == stage_id)))
         sheets = Counter((reviewer, state) for reviewer, state in self.session.execute(
@@ -339,7 +338,7 @@ class StageViews:
             missing_imports=missing, confirmed=confirmed, sha256=sha256, unscored=unscored,
             reviewer_numbers={reviewer: n for n, reviewer in enumerate(reviewers, start=1)})
 
-    def _record(self: StageRounds, tag: Tag, actor, programme: Programme, stage_id: str,
+    def _record(self: StageRounds, tag: Tag, actor: Actor, programme: Programme, stage_id: str,
                 **target: object) -> None:
         self.audit.record(tag, actor=actor, request=self.request,
                           target={"programme": programme.code, "stage": stage_id, **target})
