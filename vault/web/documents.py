@@ -27,23 +27,25 @@ from werkzeug.http import parse_options_header
 
 from vault.audit.service import AuditLog, Tag
 from vault.consortia.errors import ConsortiumError
-from vault.consortia.service import ConsortiumService
+from vault.consortia.service import ConsortiumService, Member
 from vault.db import unit_of_work
 from vault.documents.copies import PDF, NotWatermarkable, WatermarkCopies
 from vault.documents.errors import (
     ContentIntegrityError,
     DocumentError,
     DocumentNotFound,
+    SubmissionLocked,
     TooLarge,
     UnknownKind,
+    UploadClosed,
 )
 from vault.documents.models import Document, DocumentVersion, Submission
-from vault.documents.service import DocumentService
+from vault.documents.service import DocumentService, Listed
 from vault.documents.submissions import SubmissionService
 from vault.documents.watermark import WatermarkError
 from vault.organizations.models import OrganizationKind
 from vault.policy.actions import Action
-from vault.programmes.definition import DocumentKind
+from vault.programmes.definition import DocumentKind, ProgrammeDefinition
 from vault.web.conflicts import detect_after_partner_change
 from vault.web.context import (
     actor,
@@ -66,6 +68,11 @@ integrity_log = logging.getLogger("vault.integrity")
 
 #: Upload bodies are read in pieces of this size: memory stays bounded for any file size.
 READ_SIZE = 1024 * 1024
+#: Kinds whose limit is above this, and every stage artifact, go up in the browser by
+#: resumable upload (vault/web/static/resumable.js); smaller ones in one PUT (upload.js).
+RESUMABLE_ABOVE = 100 * 1048576
+#: The size of each PATCH the browser sends, told to resumable.js by the page.
+RESUMABLE_CHUNK = 8 * 1048576
 
 
 # -- loading with the access check ---------------------------------------------------------
@@ -250,18 +257,15 @@ def submission_page(submission_id: uuid.UUID) -> str:
                                          [item.document for item in items]))
     listed = {(item.document.kind, item.document.slot): item
               for item in items if item.document in visible}
-    rows = []
-    for kind in definition.document_kinds if definition else ():
-        slots = [("", "")] if kind.per == "consortium" else [
-            (str(m.id), m.organization_name) for m in partners]
-        rows.extend({"kind": kind, "slot": slot, "partner_name": name,
-                     "item": listed.get((kind.id, slot))} for slot, name in slots)
+    rows = document_rows(documents, submission, definition, partners, listed)
     return render_template(
         "documents/submission.html", submission=submission, consortium=consortium,
         definition=definition, members=members, rows=rows,
         shredded=documents.is_shredded(consortium),
         can_upload=allowed(Action.DOCUMENT_UPLOAD, submission)
         and documents.accepts_changes(submission),
+        any_upload=any(row["upload"] for row in rows),
+        resumable_chunk=RESUMABLE_CHUNK,
         can_edit_partners=allowed(Action.PARTNER_LIST_EDIT, submission),
         can_challenge=allowed(Action.CONFLICT_CHALLENGE, submission),
         can_view_resources=definition is not None and definition.resources is not None
@@ -270,6 +274,40 @@ def submission_page(submission_id: uuid.UUID) -> str:
         now=runtime().clock(),
         **submission_panel(submission, {str(m.id): m.organization_name for m in partners}),
     )
+
+
+def document_rows(documents: DocumentService, submission: Submission,
+                  definition: ProgrammeDefinition | None, partners: list[Member],
+                  listed: dict[tuple[str, str], Listed]) -> list[dict[str, object]]:
+    """The submission page's document table: one row per kind (per partner where the kind is
+    required once per partner), each saying whether the actor may upload to it now and how.
+
+    A call document is listed always; a stage artifact only while its window is open or once
+    something was uploaded for it (before its stage, the slot would only confuse)."""
+    may_upload = allowed(Action.DOCUMENT_UPLOAD, submission)
+    rows: list[dict[str, object]] = []
+    for kind in definition.document_kinds if definition else ():
+        upload = may_upload and _window_open(documents, submission, kind)
+        # Stage artifacts run to gigabytes and any of them may outlast a connection.
+        resumable = upload and (bool(kind.stages) or kind.max_size_bytes > RESUMABLE_ABOVE)
+        slots = [("", "")] if kind.per == "consortium" else [
+            (str(m.id), m.organization_name) for m in partners]
+        for slot, name in slots:
+            item = listed.get((kind.id, slot))
+            if kind.stages and not upload and item is None:
+                continue
+            rows.append({"kind": kind, "slot": slot, "partner_name": name, "item": item,
+                         "upload": upload, "resumable": resumable})
+    return rows
+
+
+def _window_open(documents: DocumentService, submission: Submission,
+                 kind: DocumentKind) -> bool:
+    try:
+        documents.check_open(submission, kind)
+    except (UploadClosed, SubmissionLocked):
+        return False
+    return True
 
 
 @bp.get("/submissions")

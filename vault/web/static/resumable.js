@@ -1,11 +1,11 @@
-// Resumable uploads (tus 1.0) for large documents: the file goes up in 8 MiB PATCHes, each
-// sealed by the server as it arrives, with live progress. After a network error the upload
-// asks the server where it stands (HEAD) and continues from there; after a reload, choosing
-// the same file again resumes the upload this browser started (its address is kept in
-// localStorage, never the file's content). Boxes opt in with data-tus (the creation URL),
-// data-submission, data-kind and data-partner; this script then handles their file input
-// before upload.js sees it. The session cookie authenticates; the CSRF token proves the page
-// is ours.
+// Resumable uploads (tus 1.0) for large documents: the file goes up in PATCHes of data-chunk
+// bytes (8 MiB unless the page says otherwise), each sealed by the server as it arrives, with
+// live progress. After a network error the upload asks the server where it stands (HEAD) and
+// continues from there; after a reload, choosing the same file again resumes the upload this
+// browser started (its address is kept in localStorage, never the file's content). Boxes opt
+// in with data-tus (the creation URL), data-submission, data-kind, data-partner and
+// data-chunk; this script then handles their file input before upload.js sees it. The session
+// cookie authenticates; the CSRF token proves the page is ours.
 (function () {
   "use strict";
   var CHUNK = 8 * 1048576;
@@ -51,7 +51,19 @@
   }
   function wait(ms) { return new Promise(function (r) { setTimeout(r, ms); }); }
 
+  function chunkSize(box) {
+    var size = parseInt(box.dataset.chunk, 10);
+    return size > 0 ? size : CHUNK;
+  }
+  // The browser's guess from the file name, if it is one the kind takes; otherwise the server
+  // decides from the content (browsers differ: .gz may be application/x-gzip, .zst unknown).
+  function declaredType(box, file) {
+    var accepted = (box.dataset.accept || "").split(",");
+    return accepted.indexOf(file.type) >= 0 ? file.type : "application/octet-stream";
+  }
+
   function start(box, file, show) {
+    var chunk = chunkSize(box);
     var key = "vault-tus:" + [box.dataset.submission, box.dataset.kind, box.dataset.partner,
                               file.name, file.size, file.lastModified].join(":");
     var stored = window.localStorage.getItem(key);
@@ -59,7 +71,7 @@
     function create() {
       var meta = ["submission " + b64(box.dataset.submission), "kind " + b64(box.dataset.kind),
                   "filename " + b64(file.name),
-                  "filetype " + b64(file.type || "application/octet-stream")];
+                  "filetype " + b64(declaredType(box, file))];
       if (box.dataset.partner) meta.push("partner " + b64(box.dataset.partner));
       return request("POST", box.dataset.tus, {"Upload-Length": String(file.size),
                                                "Upload-Metadata": meta.join(",")})
@@ -78,7 +90,7 @@
     }
     function send(upload, attempt) {
       if (upload.offset >= file.size) return Promise.resolve(upload);
-      var end = Math.min(upload.offset + CHUNK, file.size);
+      var end = Math.min(upload.offset + chunk, file.size);
       return request("PATCH", upload.url, {"Upload-Offset": String(upload.offset),
                                            "Content-Type": "application/offset+octet-stream"},
                      file.slice(upload.offset, end),
