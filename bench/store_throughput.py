@@ -156,13 +156,15 @@ def _tool(name: str) -> str:
 def prepare(workdir: Path) -> dict[str, str]:
     """A development vault with the demo data, and the proposal limit raised for big files."""
     programmes = workdir / "programmes"
-    programmes.mkdir()
-    source = (ROOT / "policies" / "programmes" / f"{PROGRAMME}.toml").read_text(encoding="utf-8")
+    # The whole folder: a definition names files beside it (the NDA text).
+    shutil.copytree(ROOT / "policies" / "programmes", programmes)
+    definition = programmes / f"{PROGRAMME}.toml"
+    source = definition.read_text(encoding="utf-8")
     raised, count = re.subn(
         r'(id = "proposal"\n(?:(?!\[\[).*\n)*?max_size_mb = )\d+', r"\g<1>2048", source)
     if count != 1:
         raise SystemExit("could not raise the proposal size limit in the programme definition")
-    (programmes / f"{PROGRAMME}.toml").write_text(raised, encoding="utf-8")
+    definition.write_text(raised, encoding="utf-8")
     (workdir / "plain").mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BENCH_"))}
     env.update(
