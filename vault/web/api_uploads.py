@@ -15,7 +15,6 @@ import base64
 import binascii
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 from flask import Response, jsonify, request, url_for
@@ -280,7 +279,7 @@ def _status_json(upload: UploadSession, version: DocumentVersion | None) -> dict
         "state": upload.state.value,
         "offset": upload.offset_bytes,
         "length": upload.length_bytes,
-        "expires_at": _iso(upload.expires_at),
+        "expires_at": upload.expires_at.isoformat(),
         "receipt": None,
     }
     if version is not None:
@@ -291,17 +290,13 @@ def _status_json(upload: UploadSession, version: DocumentVersion | None) -> dict
             "media_type": version.media_type,
             "size": version.size_bytes,
             "sha256": version.sha256,
-            "uploaded_at": _iso(version.created_at),
+            "uploaded_at": version.created_at.isoformat(),
             "content_url": url_for("api.content", document_id=version.document_id,
                                    version=version.version),
             "receipt_url": url_for("documents.document_page", document_id=version.document_id,
                                    uploaded=version.version),
         }
     return data
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat()
 
 
 def _error(description: str) -> dict[str, Any]:
