@@ -10,6 +10,7 @@ reads it, and change nothing another cell looks at.
 
 from __future__ import annotations
 
+import base64
 import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -58,7 +59,22 @@ from vault.conflicts.models import Affiliation, Conflict, ConflictKind, Sanction
 from vault.conflicts.service import ConflictService
 from vault.consortia.models import Consortium, ConsortiumMember
 from vault.db import unit_of_work
-from vault.documents.models import Document, DocumentVersion, Submission, WatermarkCopy
+from vault.documents.models import (
+    Document,
+    DocumentVersion,
+    Submission,
+    UploadSession,
+    WatermarkCopy,
+)
+from vault.documents.resumable import ResumableUploads
+from vault.evaluation.models import (
+    ComponentImport,
+    ScoreSheet,
+    ScoreSheetRevision,
+    StageDisqualification,
+    StageRound,
+)
+from vault.evaluation.sheets import ScoreSheets
 from vault.grants.models import DualControlGrant
 from vault.identity.models import Role, User
 from vault.nda.models import NdaAcceptance
@@ -268,6 +284,23 @@ def _submit_and_recall(runtime: Runtime, team: Team) -> str:
         return str(receipt.id)
 
 
+def _score_sheets(runtime: Runtime, team: Team, drafter: Account, submitter: Account) -> str:
+    """A draft sheet of ``drafter`` and a submitted one of ``submitter`` on the team's
+    submission in the written stage; returns the submitted sheet's id."""
+    criteria = runtime.definitions[PROGRAMME].stage("written").criteria
+    with unit_of_work(runtime.sessions) as session:
+        sheets = ScoreSheets(session, cipher=runtime.cipher, clock=runtime.clock,
+                             definitions=runtime.definitions)
+        submission = session.get(Submission, team.submission_id)
+        drafting = Actor(drafter.id, Role.REVIEWER, mfa=True)
+        sheets.save(submission, "written", drafting, {criteria[0].id: 50}, {})
+        submitting = Actor(submitter.id, Role.REVIEWER, mfa=True)
+        sheet = sheets.save(submission, "written", submitting,
+                            {criterion.id: 70 for criterion in criteria}, {})
+        sheets.submit(sheet, submitting)
+        return str(sheet.id)
+
+
 def _sign_in_without_second_factor(app: Flask, settings: Settings, account: Account,
                                    clock: Clock) -> FlaskClient:
     """A demo reviewer's session that skipped enrolment: signed in, not MFA-verified. Demo mode
@@ -329,6 +362,10 @@ def build_world(app: Flask, clock: Clock) -> World:
     world.now = clock()
 
     ids = world.ids
+    # Score sheets: the assigned reviewer's draft, and the submitted sheet of a second panelist
+    # (not a persona) that an officer may read and reopen.
+    ids["alpha_sheet"] = _score_sheets(runtime, alpha, accounts["reviewer_assigned"],
+                                       ready_reviewer(runtime, make_user, clock, alpha))
     for persona in ("reviewer_conflicted", "officer_conflicted", "officer_granted"):
         _declare(runtime, accounts[persona], alpha)
     _grant(runtime, accounts["officer_granted"], accounts["officer"], alpha, world.now)
@@ -366,6 +403,9 @@ def build_world(app: Flask, clock: Clock) -> World:
     assert copy.status_code == 200, copy.status_code
     with unit_of_work(runtime.sessions) as session:
         ids["watermark"] = session.scalar(select(WatermarkCopy.code))
+    # A resumable upload the owner opened during the call (it lives 24 hours from then).
+    with world.during_call():
+        ids["alpha_upload"] = _open_upload(runtime, alpha)
     ids.update({
         "code": PROGRAMME,
         "alpha_receipt": receipt,
@@ -416,6 +456,13 @@ def snapshot(runtime: Runtime) -> dict[str, list[tuple[str, ...]]]:
             "findings": _rows(session, ScreeningFinding.id),
             "resource_requests": _rows(session, ResourceRequest.submission_id,
                                        ResourceRequest.gpu_count_sealed),
+            "score_sheets": _rows(session, ScoreSheet.id, ScoreSheet.state,
+                                  ScoreSheet.scores_sealed),
+            "sheet_revisions": _rows(session, ScoreSheetRevision.id),
+            "uploads": _rows(session, UploadSession.id, UploadSession.offset_bytes),
+            "stage_rounds": _rows(session, StageRound.stage, StageRound.state),
+            "component_imports": _rows(session, ComponentImport.id),
+            "disqualifications": _rows(session, StageDisqualification.id),
         }
 
 
@@ -496,6 +543,41 @@ def api_json(fields: Mapping[str, object], method: str = "POST") -> Send:
             path, method=method, headers={"X-CSRFToken": world.tokens[persona]},
             json={name: world.fill(value) if isinstance(value, str) else value
                   for name, value in fields.items()})
+    return send
+
+
+def _open_upload(runtime: Runtime, team: Team) -> str:
+    """A resumable upload of 2000 bytes of a proposal, opened by the team's applicant."""
+    with unit_of_work(runtime.sessions) as session:
+        submission = session.get(Submission, team.submission_id)
+        uploads = ResumableUploads(session, documents=runtime.documents(session),
+                                   audit=runtime.audit(session), clock=runtime.clock)
+        actor = Actor(user_id=team.applicant.id, role=Role.APPLICANT,
+                      consortium_ids=frozenset({team.consortium_id}), mfa=False)
+        kind = runtime.definitions[PROGRAMME].document_kind("proposal")
+        return str(uploads.create(submission=submission, kind=kind, slot="",
+                                  filename="resumable.pdf", declared_type="application/pdf",
+                                  length=2000, actor=actor).id)
+
+
+def tus(method: str) -> Send:
+    """A tus request from the vault's own pages: creation (``POST``, a proposal of 2000 bytes
+    for Alpha), the first 1000 bytes (``PATCH``) or termination (``DELETE``)."""
+    def send(world: World, persona: str, path: str) -> TestResponse:
+        headers = {"Tus-Resumable": "1.0.0", "X-CSRFToken": world.tokens[persona]}
+        if method == "POST":
+            meta = {"submission": world.ids["alpha_submission"], "kind": "proposal",
+                    "filename": "resumable.pdf"}
+            headers["Upload-Length"] = "2000"
+            headers["Upload-Metadata"] = ",".join(
+                f"{key} {base64.b64encode(value.encode()).decode()}"
+                for key, value in meta.items())
+        body = b""
+        if method == "PATCH":
+            headers.update({"Upload-Offset": "0",
+                            "Content-Type": "application/offset+octet-stream"})
+            body = b"%PDF-1.7\n" + b"x" * 991
+        return world.clients[persona].open(path, method=method, headers=headers, data=body)
     return send
 
 

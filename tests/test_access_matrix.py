@@ -189,6 +189,49 @@ READS = (
                                                     hides=(*PARTNERS, *CONTENT))),
         officer_conflicted=Cell(200, shows=(BETA,), hides=WITHOUT_ALPHA.hides),
     )),
+    Route("evaluation.index", "/evaluation/", EVALUATORS_ONLY),
+    Route("evaluation.overview", "/evaluation/{code}", row(
+        FORBIDDEN,
+        # A reviewer sees the consortia of their own assignments (as on their home page).
+        **each(without(REVIEWERS, "reviewer_unassigned"),
+               Cell(200, shows=(ALPHA,), hides=(*PARTNERS, ALPHA_FILE, *CONTENT))),
+        **each(("reviewer_unassigned", *OFFICERS), WITHOUT_ALPHA),
+    )),
+    Route("evaluation.stage_sheets", "/evaluation/{code}/written/sheets", row(
+        FORBIDDEN,
+        officer=Cell(200, shows=(ALPHA,), hides=(*PARTNERS, ALPHA_FILE, *CONTENT)),
+        # Score sheets of a conflicted consortium stay hidden, even under dual control.
+        **each(("officer_conflicted", "officer_granted"), WITHOUT_ALPHA),
+    )),
+    Route("evaluation.sheet_form", "/evaluation/submissions/{alpha_submission}/written/sheet",
+          row(NOT_FOUND,
+              reviewer_assigned=Cell(200, shows=(ALPHA, "Technological capability"),
+                                     hides=(*PARTNERS, ALPHA_FILE, *CONTENT)),
+              **each(("owner", "officer", "officer_granted", "auditor"), SEEN)),
+          hidden_id="alpha_submission"),
+    Route("evaluation.sheet_page", "/evaluation/sheets/{alpha_sheet}", row(
+        NOT_FOUND,
+        officer=Cell(200, shows=(ALPHA, "Technological capability"),
+                     hides=(*PARTNERS, ALPHA_FILE, *CONTENT)),
+        **each(("owner", "reviewer_assigned", "officer_granted", "auditor"), SEEN),
+    ), hidden_id="alpha_sheet"),
+    # Stage rounds: officers without a conflict in the programme only (the ranking shows every
+    # consortium); an applicant reads their own submission's published outcomes.
+    Route("stages.index", "/stages/", row(FORBIDDEN, officer=NEUTRAL)),
+    Route("stages.dashboard", "/stages/{code}", row(FORBIDDEN, officer=NEUTRAL)),
+    Route("stages.round_page", "/stages/{code}/written", row(
+        FORBIDDEN, officer=Cell(200, shows=(ALPHA,), hides=(*PARTNERS, ALPHA_FILE, *CONTENT)))),
+    Route("stages.import_template", "/stages/{code}/stage_1/imports/benchmark/template.csv",
+          row(FORBIDDEN, officer=NEUTRAL)),
+    # Not confirmed yet: allowed, and refused by the round's state.
+    Route("stages.export_csv", "/stages/{code}/written/export.csv",
+          row(FORBIDDEN, officer=refused(409))),
+    Route("stages.export_json", "/stages/{code}/written/export.json",
+          row(FORBIDDEN, officer=refused(409))),
+    Route("stages.outcomes", "/submissions/{alpha_submission}/outcomes", row(
+        NOT_FOUND, owner=Cell(200, shows=(ALPHA,), hides=(*PARTNERS, *CONTENT)),
+        **each(("reviewer_assigned", "officer", "officer_granted", "auditor"), SEEN),
+    ), hidden_id="alpha_submission"),
     Route("audit.events", "/audit/", row(
         FORBIDDEN, auditor=Cell(200, hides=(*PARTNERS, ALPHA_FILE, *CONTENT)))),
     Route("audit.export", "/audit/export", row(FORBIDDEN, auditor=Cell(200))),
@@ -316,6 +359,26 @@ WRITES = (
                                   "data_budget_krw": "1,000,000,000",
                                   "talent_headcount": "20"}),
         hidden_id="alpha_submission", during_call=True),
+    # The assigned reviewer saves their draft, then submits it; an officer reopens another
+    # panelist's submitted sheet.
+    Route("evaluation.save_sheet", "/evaluation/submissions/{alpha_submission}/written/sheet",
+          row(NOT_FOUND, reviewer_assigned=Cell(302, changes=("score_sheets",)),
+              **each(("owner", "officer", "officer_granted", "auditor"), SEEN)),
+          "POST", form(lambda w, p: {"action": "save", "score-capability": "60"}),
+          hidden_id="alpha_submission"),
+    Route("evaluation.save_sheet", "/evaluation/submissions/{alpha_submission}/written/sheet",
+          row(NOT_FOUND, reviewer_assigned=Cell(302, changes=("score_sheets",)),
+              **each(("owner", "officer", "officer_granted", "auditor"), SEEN)),
+          "POST", form(lambda w, p: {"action": "submit", "confirm": "y", **{
+              f"score-{criterion}": "65" for criterion in (
+                  "capability", "experience", "strategy", "excellence", "impact",
+                  "open_source")}}),
+          hidden_id="alpha_submission", variant="submit"),
+    Route("evaluation.reopen", "/evaluation/sheets/{alpha_sheet}/reopen", row(
+        NOT_FOUND, officer=Cell(302, changes=("score_sheets", "sheet_revisions")),
+        **each(("owner", "reviewer_assigned", "officer_granted", "auditor"), SEEN),
+    ), "POST", form(lambda w, p: {"reason": "insecure test: impact contradicts the comment",
+                                  "confirm": "y"}), hidden_id="alpha_sheet"),
     Route("screening.run", "/screening/{code}/run", _officers(
         Cell(302, changes=("screening_runs",))), "POST", form(lambda w, p: {})),
     Route("screening.advance", "/screening/{code}/advance", _officers(Cell(302)), "POST",
@@ -337,6 +400,30 @@ WRITES = (
     Route("screening.recall", "/submissions/{alpha_submission}/recall", row(
         SEEN, owner=Cell(302, changes=("submissions", "submission_events")), **ON_ALPHA,
     ), "POST", form(lambda w, p: {}), hidden_id="alpha_submission", during_call=True),
+    # Stage rounds: every allowed request is refused by the round's state or its form (nothing
+    # changes); none is an officer's with a conflict in the programme.
+    Route("stages.close", "/stages/{code}/presentation/close",
+          row(FORBIDDEN, officer=Cell(422, hides=(*PARTNERS, *CONTENT))), "POST",
+          form(lambda w, p: {})),
+    Route("stages.reopen", "/stages/{code}/presentation/reopen",
+          row(FORBIDDEN, officer=Cell(409, hides=(*PARTNERS, *CONTENT))), "POST",
+          form(lambda w, p: {"reason": "insecure test"})),
+    *(Route(f"stages.{step}", f"/stages/{{code}}/presentation/{step}",
+            row(FORBIDDEN, officer=Cell(409, hides=(*PARTNERS, *CONTENT))), "POST",
+            form(lambda w, p: {"confirm": "y"})) for step in ("confirm", "publish")),
+    Route("stages.import_component", "/stages/{code}/stage_1/imports/benchmark",
+          row(FORBIDDEN, officer=Cell(422, hides=(*PARTNERS, *CONTENT))), "POST",
+          form(lambda w, p: {"data": "submission_id,score\nnot-an-id,50\n"})),
+    Route("stages.disqualify", "/stages/{code}/written/disqualify",
+          row(FORBIDDEN, officer=Cell(422, hides=(*PARTNERS, *CONTENT))), "POST",
+          form(lambda w, p: {"submission": "{alpha_submission}", "rule": "from_scratch",
+                             "reason": "insecure test"})),
+    Route("stages.lift", "/stages/{code}/written/disqualifications/{alpha_submission}/lift",
+          row(FORBIDDEN, officer=Cell(409, hides=(*PARTNERS, *CONTENT))), "POST",
+          form(lambda w, p: {"reason": "insecure test"})),
+    Route("stages.enter_candidate", "/stages/{code}/additional_call/candidates",
+          row(FORBIDDEN, officer=Cell(409, hides=(*PARTNERS, *CONTENT))), "POST",
+          form(lambda w, p: {"submission": "{alpha_submission}"})),
     # Last: a withdrawal is final.
     Route("screening.withdraw", "/submissions/{alpha_submission}/withdraw", row(
         SEEN, owner=Cell(302, changes=("submissions", "submission_events")), **ON_ALPHA,

@@ -35,6 +35,7 @@ from tests.access_world import (
     params,
     refused,
     row,
+    tus,
 )
 
 #: A document's metadata: the file name, never content or partners.
@@ -81,6 +82,20 @@ API_ROUTES = (
         SEEN, owner=Cell(201, changes=("versions",)),
         **each(STRANGERS, NOT_FOUND),
     ), "PUT", api_upload, hidden_id="alpha_submission", during_call=True),
+    # Resumable uploads: opened like an ordinary upload; afterwards only their uploader sees
+    # them (404 for everyone else, the owner's colleagues included).
+    Route("api.upload_create", "/api/v1/uploads", row(
+        SEEN, owner=Cell(201, changes=("uploads",)), **each(STRANGERS, refused(404)),
+    ), "POST", tus("POST"), during_call=True),
+    Route("api.upload_status", "/api/v1/uploads/{alpha_upload}", row(
+        NOT_FOUND, owner=Cell(200, shows=("{alpha_upload}",), hides=(*PARTNERS, *CONTENT)),
+    ), hidden_id="alpha_upload", during_call=True),
+    Route("api.upload_append", "/api/v1/uploads/{alpha_upload}", row(
+        NOT_FOUND, owner=Cell(204, changes=("uploads",)),
+    ), "PATCH", tus("PATCH"), hidden_id="alpha_upload", during_call=True),
+    Route("api.upload_terminate", "/api/v1/uploads/{alpha_upload}", row(
+        NOT_FOUND, owner=Cell(204, changes=("uploads",)),
+    ), "DELETE", tus("DELETE"), hidden_id="alpha_upload", during_call=True),
     *(Route(endpoint, f"/api/v1/submissions/{{alpha_submission}}/{path}", row(
         NOT_FOUND,
         **each(("owner", "officer", "officer_granted"), Cell(200, shows=shows,
@@ -112,9 +127,49 @@ API_ROUTES = (
         SEEN, owner=Cell(201, changes=("submissions", "submission_events", "receipts")),
         **each(STRANGERS, NOT_FOUND),
     ), "POST", api_json({}), hidden_id="alpha_submission", during_call=True),
+    Route("api.score_sheet", "/api/v1/submissions/{alpha_submission}/stages/written/sheet", row(
+        NOT_FOUND,
+        reviewer_assigned=Cell(200, shows=("{alpha_submission}",), hides=(*PARTNERS, *CONTENT)),
+        **each(("owner", "officer", "officer_granted", "auditor"), SEEN),
+    ), hidden_id="alpha_submission"),
+    # The assigned reviewer replaces their draft with a complete one, then submits it.
+    Route("api.put_score_sheet", "/api/v1/submissions/{alpha_submission}/stages/written/sheet",
+          row(NOT_FOUND, reviewer_assigned=Cell(200, changes=("score_sheets",)),
+              **each(("owner", "officer", "officer_granted", "auditor"), SEEN)),
+          "PUT", api_json({"scores": dict.fromkeys(
+              ("capability", "experience", "strategy", "excellence", "impact", "open_source"),
+              66)}, method="PUT"), hidden_id="alpha_submission"),
+    Route("api.submit_score_sheet",
+          "/api/v1/submissions/{alpha_submission}/stages/written/sheet/submit",
+          row(NOT_FOUND, reviewer_assigned=Cell(200, changes=("score_sheets",)),
+              **each(("owner", "officer", "officer_granted", "auditor"), SEEN)),
+          "POST", api_json({}), hidden_id="alpha_submission"),
     Route("api.nda_accept", "/api/v1/nda/accept", row(
         FORBIDDEN, **each(MFA_REVIEWERS, Cell(201, changes=("acceptances",))),
     ), "POST", api_json({"sha256": "{nda_sha256}", "typed_name": "Test reviewer"})),
+    # Stage rounds (officers without a conflict in the programme) and an applicant's own
+    # outcomes. The officer closes an empty stage; the other steps are refused by the rounds'
+    # states.
+    Route("api.stage_rounds", "/api/v1/programmes/{code}/stages", row(
+        FORBIDDEN, officer=Cell(200, hides=(*PARTNERS, *CONTENT)))),
+    Route("api.stage_round", "/api/v1/programmes/{code}/stages/written", row(
+        FORBIDDEN, officer=Cell(200, hides=(*PARTNERS, *CONTENT)))),
+    Route("api.stage_ranking", "/api/v1/programmes/{code}/stages/written/ranking", row(
+        FORBIDDEN, officer=Cell(200, shows=("{alpha_submission}",),
+                                hides=(*PARTNERS, *CONTENT)))),
+    Route("api.stage_import", "/api/v1/programmes/{code}/stages/stage_1/imports/benchmark",
+          row(FORBIDDEN, officer=refused(415)), "POST", api_json({})),
+    Route("api.stage_close", "/api/v1/programmes/{code}/stages/presentation/close",
+          row(FORBIDDEN, officer=Cell(200, changes=("stage_rounds",))), "POST", api_json({})),
+    Route("api.stage_reopen", "/api/v1/programmes/{code}/stages/written/reopen",
+          row(FORBIDDEN, officer=refused(409)), "POST", api_json({"reason": "insecure test"})),
+    *(Route(f"api.stage_{step}", f"/api/v1/programmes/{{code}}/stages/written/{step}",
+            row(FORBIDDEN, officer=refused(409)), "POST", api_json({}))
+      for step in ("confirm", "publish")),
+    Route("api.submission_outcomes", "/api/v1/submissions/{alpha_submission}/outcomes", row(
+        NOT_FOUND, owner=Cell(200, shows=("{alpha_submission}",), hides=(*PARTNERS, *CONTENT)),
+        **each(("reviewer_assigned", "officer", "officer_granted", "auditor"), SEEN),
+    ), hidden_id="alpha_submission"),
 )
 
 

@@ -24,6 +24,7 @@ from tests.policy_world import (
 )
 from vault.conflicts.models import ConflictStatus
 from vault.db import unit_of_work
+from vault.evaluation.models import RoundState, StageRound
 from vault.policy.actions import Action
 from vault.policy.engine import PolicyEngine
 from vault.policy.errors import AccessDenied
@@ -66,7 +67,19 @@ STEPS: dict[str, Callable[[Facts, Clock], None]] = {
     "grant-requested": lambda f, c: f.grant(approver=None),
     "grant-beta": lambda f, c: f.grant("beta"),
     "withdrawn": lambda f, c: f.withdraw(),
+    "round-closed": lambda f, c: _close_round(f, c, RoundState.CLOSED),
+    "round-published": lambda f, c: _close_round(f, c, RoundState.PUBLISHED),
 }
+
+
+def _close_round(facts: Facts, clock: Clock, state: RoundState) -> None:
+    """The written stage's round in ``state`` (closed, or as far as published)."""
+    done = state is RoundState.PUBLISHED
+    facts.session.add(StageRound(
+        programme_id=facts.world.programme, stage="written", state=state, closed_at=clock(),
+        confirmed_at=clock() if done else None, published_at=clock() if done else None,
+        result_sha256="0" * 64 if done else None, snapshot_sealed=b"sealed" if done else None))
+    facts.session.flush()
 
 
 @dataclass(frozen=True)
@@ -109,6 +122,12 @@ _SUBMISSION_ACTIONS = (A.SUBMISSION_VIEW, A.PARTNER_LIST_VIEW, A.PARTNER_LIST_ED
 #: Programme-wide screening work: officers (and, for screening, the operator) only.
 _SCREENING_PROGRAMME_ACTIONS = (A.SCREENING_RUN, A.SCREENING_REPORT, A.RESOURCE_REQUEST_TOTALS)
 _DOCUMENT_ACTIONS = (A.DOCUMENT_VIEW, A.DOCUMENT_READ)
+#: Stage rounds: what any officer does, and what decides the result (never when conflicted).
+# The ranking shows every consortium's scores and a panel's closing shows it too, so no part of
+# a stage round is for an officer with a conflict in the programme.
+_STAGE_ACTIONS = (A.STAGE_VIEW, A.STAGE_CLOSE, A.STAGE_EXPORT, A.STAGE_ENTER_CANDIDATE,
+                  A.STAGE_CONFIRM, A.STAGE_PUBLISH, A.STAGE_IMPORT, A.STAGE_DISQUALIFY)
+GUARD_STAGE = "guard-conflicted-officer-decides-no-stage"
 
 APPLICANT_ROWS = [
     *(_allow("applicant_alpha", (), a, "alpha.submission", "applicant-works-on-own-submission")
@@ -136,12 +155,22 @@ APPLICANT_ROWS = [
     _deny("applicant_alpha", (), A.ASSIGNMENT_LIST, "programme"),
     # Their own checklist, never the decision or another's screening.
     _deny("applicant_alpha", (), A.SCREENING_DECIDE, "alpha.submission"),
-    # Nobody scores their own application.
+    # Nobody scores their own application, or reads its score sheets.
     *(_deny("applicant_alpha", (), a, "alpha.submission")
-      for a in (A.SCORE_SHEET_WRITE, A.SCORE_SHEET_REOPEN)),
+      for a in (A.SCORE_SHEET_WRITE, A.SCORE_SHEET_REOPEN, A.SCORE_SHEET_VIEW)),
     *(_deny("applicant_alpha", (), a, "programme") for a in _SCREENING_PROGRAMME_ACTIONS),
     _deny("applicant_alpha", (), A.AUDIT_LOG_VIEW, "system"),
     _deny("applicant_alpha", (), A.USER_LIST, "system"),
+    # Their own published outcomes, and the panels their programme discloses; never the
+    # rounds themselves.
+    _allow("applicant_alpha", (), A.OUTCOME_VIEW, "alpha.submission",
+           "applicant-views-own-outcomes"),
+    _deny("applicant_alpha", (), A.OUTCOME_VIEW, "beta.submission",
+          "guard-applicant-other-submission"),
+    _allow("applicant_alpha", (), A.PANEL_VIEW_DISCLOSED, "programme",
+           "applicant-views-disclosed-panels"),
+    _deny("applicant_alpha", (), A.PANEL_VIEW_DISCLOSED, "other-programme"),
+    *(_deny("applicant_alpha", (), a, "programme") for a in _STAGE_ACTIONS),
 ]
 
 # -- reviewers: every requirement missing in turn ---------------------------------------------
@@ -174,6 +203,8 @@ REVIEWER_STATES: list[tuple[str, tuple[str, ...], bool, bool, tuple[str, ...]]] 
     ("no MFA and conflicted", (*READY, "conflict-pending"), False, False,
      (GUARD_CONFLICT, GUARD_NDA)),
     ("application withdrawn", (*READY, "withdrawn"), True, False, ()),
+    ("panel closed", (*READY, "round-closed"), True, False, ()),
+    ("stage published", (*READY, "round-published"), True, False, ()),
 ]
 #: The reviewer's reading actions, and scoring (allowed exactly when reading is), their
 #: resource and the permit that allows them.
@@ -201,6 +232,10 @@ REVIEWER_ROWS = [
     *(_deny("reviewer", READY, a, "programme") for a in _SCREENING_PROGRAMME_ACTIONS),
     # Another consortium's submission is not theirs to score.
     _deny("reviewer", READY, A.SCORE_SHEET_WRITE, "beta.submission"),
+    # The panel's sheets are the officers': a reviewer writes only their own, through
+    # score-sheet:write.
+    _deny("reviewer", READY, A.SCORE_SHEET_VIEW, "alpha.submission"),
+    _deny("reviewer", READY, A.SCORE_SHEET_VIEW, "programme"),
     _deny("reviewer", READY, A.CONSORTIUM_VIEW, "alpha"),
     # Another consortium's material is not theirs to read.
     _deny("reviewer", READY, A.DOCUMENT_READ, "beta.document"),
@@ -218,6 +253,10 @@ REVIEWER_ROWS = [
       for a in (A.PROGRAMME_MANAGE, A.ASSIGNMENT_MANAGE, A.CONFLICT_MANAGE, A.NDA_REPORT,
                 A.WATERMARK_LOOKUP)),
     _deny("reviewer", READY, A.AUDIT_LOG_VIEW, "system"),
+    # Rounds, outcomes and disclosed panels are not the panel's business.
+    *(_deny("reviewer", READY, a, "programme")
+      for a in (*_STAGE_ACTIONS, A.PANEL_VIEW_DISCLOSED)),
+    _deny("reviewer", READY, A.OUTCOME_VIEW, "alpha.submission"),
 ]
 
 # -- officers: conflicts and dual control -------------------------------------------------------
@@ -266,6 +305,34 @@ OFFICER_ROWS = [
     _allow("officer", ("officer-conflict",), A.SCORE_SHEET_REOPEN, "beta.submission",
            "officer-reopens-score-sheet"),
     _deny("officer", (), A.SCORE_SHEET_WRITE, "alpha.submission"),
+    # A closed panel's sheets are not reopened (the panel is reopened first).
+    _deny("officer", ("written", "round-closed"), A.SCORE_SHEET_REOPEN, "alpha.submission"),
+    _allow("officer", ("written",), A.SCORE_SHEET_REOPEN, "alpha.submission",
+           "officer-reopens-score-sheet"),
+    # Stage rounds: never an officer with a conflict in the programme (whichever consortium it
+    # is with).
+    *(_allow("officer", (), a, "programme", "officer-runs-stage-rounds")
+      for a in _STAGE_ACTIONS),
+    *(_deny("officer", ("officer-conflict",), a, "programme", GUARD_STAGE)
+      for a in _STAGE_ACTIONS),
+    _deny("officer", ("officer-conflict-confirmed",), A.STAGE_PUBLISH, "programme",
+          GUARD_STAGE),
+    _allow("officer", ("officer-conflict-dismissed",), A.STAGE_CONFIRM, "programme",
+           "officer-runs-stage-rounds"),
+    _allow("officer2", ("officer-conflict",), A.STAGE_CONFIRM, "programme",
+           "officer-runs-stage-rounds"),
+    _deny("officer", (), A.OUTCOME_VIEW, "alpha.submission"),
+    _deny("officer", (), A.PANEL_VIEW_DISCLOSED, "programme"),
+    # Reading score sheets (and listing a stage's): never a conflicted consortium's, not even
+    # with a second officer's approval to read its material.
+    _allow("officer", (), A.SCORE_SHEET_VIEW, "alpha.submission", "officer-views-score-sheets"),
+    _allow("officer", (), A.SCORE_SHEET_VIEW, "programme", "officer-views-score-sheets"),
+    _deny("officer", ("officer-conflict",), A.SCORE_SHEET_VIEW, "alpha.submission"),
+    _deny("officer", ("officer-conflict", "grant"), A.SCORE_SHEET_VIEW, "alpha.submission"),
+    _allow("officer", ("officer-conflict",), A.SCORE_SHEET_VIEW, "beta.submission",
+           "officer-views-score-sheets"),
+    _allow("officer", ("officer-conflict",), A.SCORE_SHEET_VIEW, "programme",
+           "officer-views-score-sheets"),
     # Dual control: only a conflicted officer asks, only another unconflicted officer approves.
     _allow("officer", ("officer-conflict",), A.GRANT_REQUEST, "alpha",
            "officer-requests-dual-control"),
@@ -305,7 +372,13 @@ AUDITOR_ROWS = [
     _deny("auditor", (), A.SCREENING_DECIDE, "alpha.submission"),
     *(_deny("auditor", (), a, "alpha.submission")
       for a in (A.SCORE_SHEET_WRITE, A.SCORE_SHEET_REOPEN)),
+    # Scores, votes and comments are content, not metadata.
+    _deny("auditor", (), A.SCORE_SHEET_VIEW, "alpha.submission", "guard-no-content-for-auditors"),
+    _deny("auditor", (), A.SCORE_SHEET_VIEW, "programme", "guard-no-content-for-auditors"),
     *(_deny("auditor", (), a, "programme") for a in _SCREENING_PROGRAMME_ACTIONS),
+    # Rankings are scores: auditors see the rounds only through the audit log.
+    *(_deny("auditor", (), a, "programme") for a in _STAGE_ACTIONS),
+    _deny("auditor", (), A.OUTCOME_VIEW, "alpha.submission"),
 ]
 
 ADMIN_ROWS = [
@@ -315,9 +388,11 @@ ADMIN_ROWS = [
     *(_deny("admin", (), a, "alpha.submission")
       for a in (A.PARTNER_LIST_EDIT, A.DOCUMENT_UPLOAD, A.SCORE_SHEET_WRITE,
                 A.SCORE_SHEET_REOPEN)),
+    _deny("admin", (), A.SCORE_SHEET_VIEW, "alpha.submission", "guard-no-content-for-admins"),
     _deny("admin", (), A.PROGRAMME_MANAGE, "programme"),
     *(_deny("admin", (), a, "programme") for a in _SCREENING_PROGRAMME_ACTIONS),
     _deny("admin", (), A.AUDIT_LOG_VIEW, "system"),
+    *(_deny("admin", (), a, "programme") for a in (A.STAGE_VIEW, A.STAGE_PUBLISH)),
 ]
 
 OPERATOR_ROWS = [
@@ -326,6 +401,10 @@ OPERATOR_ROWS = [
     _deny("operator", (), A.AUDIT_LOG_VIEW, "system"),
     *(_allow("operator", (), a, "programme", "operator-screens-programme")
       for a in (A.SCREENING_RUN, A.SCREENING_REPORT)),
+    *(_allow("operator", (), a, "programme", "operator-runs-stage-rounds")
+      for a in (A.STAGE_VIEW, A.STAGE_CLOSE, A.STAGE_CONFIRM, A.STAGE_PUBLISH, A.STAGE_IMPORT,
+                A.STAGE_EXPORT)),
+    _deny("operator", (), A.STAGE_DISQUALIFY, "programme"),
 ]
 
 EVERYONE_ROWS = [

@@ -279,6 +279,7 @@ def _resources(**submission: object) -> str:
     """A programme, consortium, submission (in its open written window) and document."""
     attrs = {"consortium": CONSORTIUM.attr(), "programme": PROGRAMME.attr(), "stage": "written",
              "review_opens": NOW - 3600, "review_closes": NOW + 3600, "withdrawn": False,
+             "stage_closed": False,
              **submission}
     return entities_json([
         _entity(PROGRAMME, {"nda_version": NDA}),

@@ -26,6 +26,7 @@ from vault.web import (
     auth,
     conflicts,
     documents,
+    evaluation,
     grants,
     home,
     i18n,
@@ -35,6 +36,7 @@ from vault.web import (
     resources,
     screening,
     security,
+    stages,
     watermarks,
 )
 from vault.web.context import finish_request, rollback_request
@@ -95,7 +97,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     security.init_app(app)
     for blueprint in (auth.bp, account.bp, home.bp, programmes.bp, documents.bp, audit.bp,
                       nda.bp, conflicts.bp, assignments.bp, grants.bp, watermarks.bp,
-                      screening.bp, resources.bp, api.bp, misc.i18n_bp, misc.health_bp):
+                      screening.bp, resources.bp, evaluation.bp, stages.bp, api.bp,
+                      misc.i18n_bp, misc.health_bp):
         app.register_blueprint(blueprint)
 
     @app.after_request

@@ -333,11 +333,17 @@ from vault.cli_assign import register as _register_assign_commands  # noqa: E402
 from vault.cli_audit import register as _register_audit_commands  # noqa: E402 - needs cli
 from vault.cli_keys import register as _register_key_commands  # noqa: E402 - needs cli
 from vault.cli_screening import register as _register_screening_commands  # noqa: E402 - needs cli
+from vault.cli_simulate import register as _register_simulate_commands  # noqa: E402 - needs cli
+from vault.cli_stages import register as _register_stage_commands  # noqa: E402 - needs cli
+from vault.cli_uploads import register as _register_upload_commands  # noqa: E402 - needs cli
 
 _register_key_commands(cli, _runtime, _work, CommandError)
 _register_audit_commands(cli, _runtime, _work, CommandError)
 _register_assign_commands(cli, _runtime, _work, CommandError)
 _register_screening_commands(cli, _runtime, _work, CommandError)
+_register_simulate_commands(cli, CommandError)
+_register_stage_commands(cli, _runtime, _work, CommandError)
+_register_upload_commands(cli, _runtime, _work, CommandError)
 
 
 def main() -> None:

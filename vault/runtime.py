@@ -75,7 +75,8 @@ class Runtime:
 
     def documents(self, session: Session) -> DocumentService:
         """The document store on ``session``."""
-        return DocumentService(session, keys=self.keys, blobs=self.blobs, clock=self.clock)
+        return DocumentService(session, keys=self.keys, blobs=self.blobs, clock=self.clock,
+                               definitions=self.definitions)
 
     def authorizer(self, session: Session, *, request: RequestInfo | None = None,
                    record_denial: DenialRecorder | None = None) -> Authorizer:

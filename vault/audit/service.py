@@ -84,6 +84,32 @@ class Tag(StrEnum):
     SCORE_SHEET_SUBMITTED = "score-sheet:submitted"
     #: An officer reopened a submitted score sheet with a reason.
     SCORE_SHEET_REOPENED = "score-sheet:reopened"
+    #: A resumable upload began (the event names the upload, its kind and declared length).
+    UPLOAD_CREATED = "upload:created"
+    #: A resumable upload's last byte arrived and became a document version.
+    UPLOAD_COMPLETED = "upload:completed"
+    #: A resumable upload was ended by its uploader or removed after it expired.
+    UPLOAD_TERMINATED = "upload:terminated"
+    #: A stage's panel was closed (no more sheet writes; reviewers lose access), or reopened.
+    STAGE_CLOSED = "stage:closed"
+    STAGE_REOPENED = "stage:reopened"
+    #: A stage's ranking was confirmed (the event holds the snapshot's SHA-256, no score).
+    STAGE_CONFIRMED = "stage:confirmed"
+    #: A stage's result was published and its outcomes applied (with the SHA-256).
+    STAGE_PUBLISHED = "stage:published"
+    #: An imported score component's CSV (file name, SHA-256, rows; never a value).
+    STAGE_COMPONENT_IMPORTED = "stage:component-imported"
+    STAGE_DISQUALIFIED = "stage:disqualified"
+    STAGE_DISQUALIFICATION_LIFTED = "stage:disqualification-lifted"
+    #: A submission that was out entered a stage decided by a panel majority.
+    STAGE_CANDIDATE_ENTERED = "stage:candidate-entered"
+    STAGE_EXPORTED = "stage:exported"
+    #: A submission's outcome in a published stage (never its scores).
+    SUBMISSION_OUTCOME = "submission:outcome"
+    #: A consortium was told when its material will be crypto-shredded.
+    RETENTION_NOTICE = "retention:notice"
+    #: A pending retention schedule was cancelled (the submission re-entered a stage).
+    RETENTION_CANCELLED = "retention:cancelled"
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,28 @@ class Action(StrEnum):
     SCORE_SHEET_WRITE = "score-sheet:write"
     #: Reopen a submitted score sheet (with a reason) so that its reviewer may change it.
     SCORE_SHEET_REOPEN = "score-sheet:reopen"
+    #: Read the score sheets of a submission (or list a programme's stages' sheets).
+    SCORE_SHEET_VIEW = "score-sheet:view"
+    #: A programme's stage rounds: state, reviewer progress and the ranking.
+    STAGE_VIEW = "stage:view"
+    #: Close (or reopen, with a reason) a stage's panel.
+    STAGE_CLOSE = "stage:close"
+    #: Confirm a closed stage's ranking (an immutable snapshot).
+    STAGE_CONFIRM = "stage:confirm"
+    #: Publish a confirmed stage's result: outcomes applied, passing submissions move on.
+    STAGE_PUBLISH = "stage:publish"
+    #: Import an imported score component's CSV.
+    STAGE_IMPORT = "stage:import"
+    #: Disqualify a submission in a stage (or lift the disqualification).
+    STAGE_DISQUALIFY = "stage:disqualify"
+    #: Export a confirmed ranking (CSV or JSON).
+    STAGE_EXPORT = "stage:export"
+    #: Enter a submission that is out into a stage decided by a panel majority.
+    STAGE_ENTER_CANDIDATE = "stage:enter-candidate"
+    #: The submission's own published stage outcomes (its applicants).
+    OUTCOME_VIEW = "outcome:view"
+    #: The panels of published stages that disclose them (the programme's applicants).
+    PANEL_VIEW_DISCLOSED = "panel:view-disclosed"
     #: A document's metadata: versions, sizes, hashes, file names.
     DOCUMENT_VIEW = "document:view"
     #: A document's content.

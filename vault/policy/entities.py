@@ -21,6 +21,7 @@ from vault.conflicts.models import Conflict, ConflictStatus
 from vault.conflicts.rules import recent_sanction, rules_for
 from vault.consortia.models import Consortium, ConsortiumContact
 from vault.documents.models import Document, Submission, SubmissionState
+from vault.evaluation.models import RoundState, StageRound
 from vault.grants.models import DualControlGrant
 from vault.identity.models import Role
 from vault.nda.models import NdaAcceptance
@@ -117,7 +118,9 @@ class EntityBuilder:
             })]
         if actor.role is Role.OFFICER:
             return [_entity(uid, {"mfa": actor.mfa, "conflicts": self._conflicts(actor.user_id),
-                                  "grants": self._grants(actor.user_id)})]
+                                  "grants": self._grants(actor.user_id),
+                                  "conflicted_programmes":
+                                      self._conflicted_programmes(actor.user_id)})]
         return [_entity(uid, {"mfa": actor.mfa})]
 
     def _nda(self, user_id: uuid.UUID, programme: Programme | None) -> tuple[str, int]:
@@ -152,6 +155,17 @@ class EntityBuilder:
             .order_by(Conflict.consortium_id)
         )
         return [EntityRef("Consortium", str(c)).attr() for c in consortia]
+
+    def _conflicted_programmes(self, user_id: uuid.UUID) -> list[dict[str, object]]:
+        # The programmes of the consortia in ``_conflicts``: an officer conflicted with one
+        # consortium takes no decision that ranks it against the others.
+        programmes = self.session.scalars(
+            select(Consortium.programme_id).distinct()
+            .join(Conflict, Conflict.consortium_id == Consortium.id)
+            .where(Conflict.user_id == user_id, Conflict.status != ConflictStatus.DISMISSED)
+            .order_by(Consortium.programme_id)
+        )
+        return [EntityRef("Programme", str(p)).attr() for p in programmes]
 
     def _grants(self, user_id: uuid.UUID) -> list[dict[str, object]]:
         now = self.clock()
@@ -215,6 +229,7 @@ class EntityBuilder:
                 "review_opens": opens,
                 "review_closes": closes,
                 "withdrawn": resource.state is SubmissionState.WITHDRAWN,
+                "stage_closed": self._stage_closed(programme, resource.stage),
             }, parents=[ref(resource.consortium)])
             self._add(resource.consortium, out)
         elif isinstance(resource, Document):
@@ -228,6 +243,12 @@ class EntityBuilder:
             self._add(resource.consortium, out)
         else:
             raise TypeError(f"no entity for {type(resource).__name__}")
+
+    def _stage_closed(self, programme: Programme, stage_id: str) -> bool:
+        # A round without a row is open; closed, confirmed and published rounds are closed.
+        state = self.session.scalar(select(StageRound.state).where(
+            StageRound.programme_id == programme.id, StageRound.stage == stage_id))
+        return state is not None and state is not RoundState.OPEN
 
     def _window(self, programme: Programme, stage_id: str) -> tuple[int, int]:
         definition = self.definitions.get(programme.code)

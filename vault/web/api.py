@@ -180,4 +180,11 @@ def content(document_id: uuid.UUID) -> Response:
 
 
 # Endpoints of other capabilities, registered on ``bp`` by importing their modules.
-from vault.web import api_nda, api_resources, api_screening  # noqa: E402, F401
+from vault.web import (  # noqa: E402, F401
+    api_evaluation,
+    api_nda,
+    api_resources,
+    api_screening,
+    api_stages,
+    api_uploads,
+)

@@ -218,7 +218,7 @@ _STEP = {
         "409": _error("The round's state does not allow this step (e.g. confirming an open "
                       "round, a missing import, an unresolved tie at the cut)"),
     }}
-_STAGE_PARAMS = [_path("code"), _path("stage")]
+_STAGE_PARAMS = [_path("code"), _path("stage_id")]
 
 #: This module's part of the OpenAPI document (merged by ``vault.web.openapi``).
 OPENAPI_PATHS: dict[str, Any] = {
@@ -231,12 +231,12 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "rounds": {"type": "array", "items": _ROUND}}}),
             "401": _error("Not authenticated"), "403": _error("Not an officer"),
             "404": _error("No programme has this code")}}},
-    "/programmes/{code}/stages/{stage}": {"get": {
+    "/programmes/{code}/stages/{stage_id}": {"get": {
         "summary": "One round (officers)", "parameters": _STAGE_PARAMS,
         "responses": {"200": _json("The round", _ROUND), "401": _error("Not authenticated"),
                       "403": _error("Not an officer"),
                       "404": _error("No such programme or stage")}}},
-    "/programmes/{code}/stages/{stage}/ranking": {"get": {
+    "/programmes/{code}/stages/{stage_id}/ranking": {"get": {
         "summary": "The round's ranking (officers): live until confirmed, then the snapshot",
         "parameters": _STAGE_PARAMS,
         "responses": {
@@ -249,14 +249,14 @@ OPENAPI_PATHS: dict[str, Any] = {
             "401": _error("Not authenticated"), "403": _error("Not an officer"),
             "404": _error("No such programme or stage"),
             "400": _error("The submitted sheets cannot be ranked yet")}}},
-    "/programmes/{code}/stages/{stage}/imports/{component}": {"post": {
+    "/programmes/{code}/stages/{stage_id}/imports/{component_id}": {"post": {
         "summary": "Import an imported component's scores from a CSV (officers)",
         "description": "The body is the CSV (UTF-8, a BOM allowed, at most 1 MiB and 1000 rows): "
                        "header `submission_id,score` (a `consortium` column is ignored), every "
                        "submission of the stage exactly once, scores with at most two decimals "
                        "inside the component's scale. `?filename=` names the file. A new import "
                        "supersedes the current one; nothing is stored when a row is wrong.",
-        "parameters": [*_STAGE_PARAMS, _path("component"),
+        "parameters": [*_STAGE_PARAMS, _path("component_id"),
                        {"name": "filename", "in": "query", "required": False,
                         "schema": {"type": "string", "maxLength": 200}}],
         "requestBody": {"required": True,
@@ -276,20 +276,20 @@ OPENAPI_PATHS: dict[str, Any] = {
                          "0-100\"", {"type": "object", "properties": {
                              "error": {"type": "string"}, "message": {"type": "string"},
                              "problems": {"type": "array", "items": {"type": "string"}}}})}}},
-    "/programmes/{code}/stages/{stage}/close": {"post": {
+    "/programmes/{code}/stages/{stage_id}/close": {"post": {
         "summary": "Close the panel: no more sheet writes, reviewers lose access at once",
         "parameters": _STAGE_PARAMS, **_STEP}},
-    "/programmes/{code}/stages/{stage}/reopen": {"post": {
+    "/programmes/{code}/stages/{stage_id}/reopen": {"post": {
         "summary": "Reopen a closed (unconfirmed) round, with a reason",
         "parameters": _STAGE_PARAMS,
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
             "type": "object", "required": ["reason"],
             "properties": {"reason": {"type": "string"}}}}}},
         "responses": {**_STEP["responses"], "422": _error("No reason, or one too long")}}},
-    "/programmes/{code}/stages/{stage}/confirm": {"post": {
+    "/programmes/{code}/stages/{stage_id}/confirm": {"post": {
         "summary": "Confirm the ranking: an immutable snapshot with its SHA-256",
         "parameters": _STAGE_PARAMS, **_STEP}},
-    "/programmes/{code}/stages/{stage}/publish": {"post": {
+    "/programmes/{code}/stages/{stage_id}/publish": {"post": {
         "summary": "Publish the confirmed round's outcomes",
         "parameters": _STAGE_PARAMS, **_STEP}},
     "/submissions/{submission_id}/outcomes": {"get": {

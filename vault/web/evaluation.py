@@ -338,7 +338,3 @@ def _officer_page(sheet: ScoreSheet, submission: Submission, *,
         error=error.translated(_) if error else "")
     return page, error.status if error else 200
 
-
-# The API's score sheet endpoints use the helpers above; importing them registers them on the
-# API blueprint (before the app registers it).
-from vault.web import api_evaluation  # noqa: E402, F401

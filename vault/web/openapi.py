@@ -155,7 +155,15 @@ def openapi_document() -> dict[str, Any]:
 def _capability_paths() -> dict[str, Any]:
     """Paths described by the API modules of other capabilities (``OPENAPI_PATHS``)."""
     # imported late: those modules import the API blueprint
-    from vault.web import api_nda, api_resources, api_screening
+    from vault.web import (
+        api_evaluation,
+        api_nda,
+        api_resources,
+        api_screening,
+        api_stages,
+        api_uploads,
+    )
 
     return {**api_nda.OPENAPI_PATHS, **api_screening.OPENAPI_PATHS,
-            **api_resources.OPENAPI_PATHS}
+            **api_resources.OPENAPI_PATHS, **api_evaluation.OPENAPI_PATHS,
+            **api_stages.OPENAPI_PATHS, **api_uploads.OPENAPI_PATHS}

@@ -391,6 +391,6 @@ def _round_submission(programme: Programme, value: str) -> Submission:
     return submission
 
 
-# The applicant's outcome page and the API's stage endpoints use the helpers above; importing
-# them registers their routes (before the app registers the blueprints).
-from vault.web import api_stages, stages_exports, stages_outcomes  # noqa: E402, F401
+# The applicant's outcome page and the exports use the helpers above; importing them registers
+# their routes (before the app registers the blueprints).
+from vault.web import stages_exports, stages_outcomes  # noqa: E402, F401
