@@ -1,8 +1,8 @@
 """A full programme through every stage of the shipped definition: fifteen consortia, written
 (15 → 10), presentation (10 → 5), the first stage evaluation (composite with imported benchmark
 and user scores; the best team disqualified for the from-scratch rule, the last eliminated:
-5 → 3), an additional-team call whose one candidate no majority accepts (no selection), the
-second (3 → 2) and the third stage evaluation (2 → 1, selected). Scores come from
+5 → 3), an additional-team call whose one candidate a majority of its panel accepts (3 + 1),
+the second (4 → 3) and the third stage evaluation (3 → 2, the two selected). Scores come from
 ``tests/evaluation_world.py`` (per-team qualities, seeded noise)."""
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ PRESENTATION = {"Dokdo": 90, "Gaon": 85, "Hanbit": 80, "Jeju": 75, "Nuri": 70, "
 STAGE_1 = {"Dokdo": 90, "Gaon": 70, "Hanbit": 80, "Jeju": 60, "Nuri": 50}
 STAGE_1_BENCHMARK = {"Dokdo": "95", "Gaon": "80", "Hanbit": "70.5", "Jeju": "60", "Nuri": "55"}
 STAGE_1_USERS = {"Dokdo": "90", "Gaon": "85", "Hanbit": "70", "Jeju": "75.25", "Nuri": "40"}
-STAGE_2 = {"Gaon": 70, "Hanbit": 80, "Jeju": 60}
-STAGE_3 = {"Gaon": 85, "Hanbit": 75}
+STAGE_2 = {"Gaon": 70, "Hanbit": 80, "Jeju": 60, "Pureun": 65}
+STAGE_3 = {"Gaon": 85, "Hanbit": 75, "Pureun": 70}
 
 
 def _composite_stage(world, stage_id, panel_quality, benchmark, users):
@@ -35,8 +35,8 @@ def _composite_stage(world, stage_id, panel_quality, benchmark, users):
     world.import_csv(stage_id, "user", users)
 
 
-def test_a_full_programme_from_fifteen_consortia_to_the_last(runtime, clock, make_user,
-                                                             make_team):
+def test_a_full_programme_from_fifteen_consortia_to_the_final_two(runtime, clock, make_user,
+                                                                 make_team):
     world = build_world(runtime, clock, make_user, make_team)
     assert world.names_in("written") == sorted(TEAM_NAMES)
 
@@ -76,22 +76,24 @@ def test_a_full_programme_from_fifteen_consortia_to_the_last(runtime, clock, mak
         world.rounds(session).enter_candidate(world.submission(session, "Pureun"),
                                               "additional_call", actor(world.officer))
     world.panel("additional_call", 3)
-    world.vote("additional_call", "Pureun", (True, False, False))
+    world.vote("additional_call", "Pureun", (True, True, False))
     world.act("close", "additional_call")
-    assert world.ranking("additional_call").result.no_selection
+    assert not world.ranking("additional_call").result.no_selection
     world.act("confirm", "additional_call")
     world.act("publish", "additional_call")
-    assert world.names_in("stage_2") == ["Gaon", "Hanbit", "Jeju"]
+    assert world.names_in("stage_2") == ["Gaon", "Hanbit", "Jeju", "Pureun"]
 
-    _composite_stage(world, "stage_2", STAGE_2, {"Gaon": 80, "Hanbit": 85, "Jeju": 50},
-                     {"Gaon": 75, "Hanbit": 70, "Jeju": 55})
+    _composite_stage(world, "stage_2", STAGE_2,
+                     {"Gaon": 80, "Hanbit": 85, "Jeju": 50, "Pureun": 75},
+                     {"Gaon": 75, "Hanbit": 70, "Jeju": 55, "Pureun": 60})
     world.conclude("stage_2")
-    assert world.names_in("stage_3") == ["Gaon", "Hanbit"]
+    assert world.names_in("stage_3") == ["Gaon", "Hanbit", "Pureun"]
 
-    _composite_stage(world, "stage_3", STAGE_3, {"Gaon": 90, "Hanbit": 70},
-                     {"Gaon": 80, "Hanbit": 75})
+    _composite_stage(world, "stage_3", STAGE_3, {"Gaon": 90, "Hanbit": 70, "Pureun": 65},
+                     {"Gaon": 80, "Hanbit": 75, "Pureun": 60})
     world.conclude("stage_3")
-    assert world.names_in("stage_3") == ["Gaon", "Hanbit"]   # the last stage moves no one
+    # The last stage moves no one on: the two selected stay in it, with their outcome.
+    assert world.names_in("stage_3") == ["Gaon", "Hanbit", "Pureun"]
 
     with world.session() as session:
         finals = {world.teams[n].submission_id: n for n in TEAM_NAMES}
@@ -100,12 +102,14 @@ def test_a_full_programme_from_fifteen_consortia_to_the_last(runtime, clock, mak
         pending = {finals[row.submission_id]: row.stage for row in session.scalars(
             select(RetentionSchedule).where(RetentionSchedule.cancelled_at.is_(None)))}
         funnel = world.rounds(session).funnel(world.programme(session))
-    assert [(n, s) for n, s, o in outcomes if o is StageOutcomeKind.SELECTED] == [
-        ("Gaon", "stage_3")]
+    assert sorted((n, s) for n, s, o in outcomes if o is StageOutcomeKind.SELECTED) == [
+        ("Gaon", "stage_3"), ("Hanbit", "stage_3"), ("Pureun", "additional_call")]
     assert ("Dokdo", "stage_1", StageOutcomeKind.DISQUALIFIED) in outcomes
-    assert ("Pureun", "additional_call", StageOutcomeKind.NOT_SELECTED) in outcomes
-    assert set(pending) == set(TEAM_NAMES) - {"Gaon"}
-    assert pending["Pureun"] == "additional_call" and pending["Hanbit"] == "stage_3"
+    assert ("Jeju", "stage_2", StageOutcomeKind.ELIMINATED) in outcomes
+    assert ("Pureun", "stage_3", StageOutcomeKind.ELIMINATED) in outcomes
+    assert set(pending) == set(TEAM_NAMES) - {"Gaon", "Hanbit"}
+    # Pureun's schedule from the written evaluation ended when it became a candidate.
+    assert pending["Pureun"] == "stage_3" and pending["Jeju"] == "stage_2"
     assert [(s.stage.id, s.entered, s.passed, s.out) for s in funnel] == [
         ("written", 15, 10, 5), ("presentation", 10, 5, 5), ("stage_1", 5, 3, 2),
-        ("additional_call", 1, 0, 1), ("stage_2", 3, 2, 1), ("stage_3", 2, 1, 1)]
+        ("additional_call", 1, 1, 0), ("stage_2", 4, 3, 1), ("stage_3", 3, 2, 1)]
