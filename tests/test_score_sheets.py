@@ -27,6 +27,7 @@ from vault.evaluation.errors import (
     NotInStage,
     NotYourSheet,
     OverallCommentTooLong,
+    PanelClosed,
     ScoreOutOfRange,
     ScoresNotAccepted,
     SheetLocked,
@@ -34,7 +35,13 @@ from vault.evaluation.errors import (
     UnknownCriterion,
     VoteNotAccepted,
 )
-from vault.evaluation.models import ScoreSheet, ScoreSheetRevision, SheetState
+from vault.evaluation.models import (
+    RoundState,
+    ScoreSheet,
+    ScoreSheetRevision,
+    SheetState,
+    StageRound,
+)
 from vault.evaluation.ranking import Candidate, Outcome, Sheet, rank_stage
 from vault.evaluation.sheets import MAX_COMMENT, ScoreSheets
 from vault.identity.models import Role
@@ -456,3 +463,25 @@ def test_panel_sheets_give_the_ranking_its_votes(runtime, make_user, majority_te
                         decision=stage.decision)
     [entry] = result.entries
     assert entry.outcome is Outcome.SELECTED and not result.no_selection
+
+
+
+def test_a_closed_panel_refuses_sheet_changes_in_the_service_itself(runtime, clock, team,
+                                                                    reviewer, officer, make_user):
+    """Defence in depth: the policies deny writes once the panel closes, and the service too
+    refuses saving, submitting and reopening, whatever the caller authorized."""
+    submitted = _save(runtime, team, reviewer, FULL)
+    _submit(runtime, submitted, reviewer)
+    second = make_user(Role.REVIEWER, mfa=True)
+    draft = _save(runtime, team, second, FULL)
+    with unit_of_work(runtime.sessions) as session:
+        programme_id = session.get(Submission, team.submission_id).programme_id
+        session.add(StageRound(programme_id=programme_id, stage="written",
+                               state=RoundState.CLOSED, closed_at=clock()))
+    with pytest.raises(PanelClosed):
+        _save(runtime, team, reviewer, FULL)
+    with pytest.raises(PanelClosed):
+        _submit(runtime, draft, second)
+    with pytest.raises(PanelClosed):
+        _reopen(runtime, submitted, officer, "a reason")
+    assert _view(runtime, submitted).submitted and not _view(runtime, draft).submitted

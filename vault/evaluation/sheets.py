@@ -40,6 +40,7 @@ from vault.evaluation.errors import (
     NotInStage,
     NotYourSheet,
     OverallCommentTooLong,
+    PanelClosed,
     ScoreOutOfRange,
     ScoresNotAccepted,
     SheetLocked,
@@ -47,7 +48,14 @@ from vault.evaluation.errors import (
     UnknownCriterion,
     VoteNotAccepted,
 )
-from vault.evaluation.models import VOTE_KEY, ScoreSheet, ScoreSheetRevision, SheetState
+from vault.evaluation.models import (
+    VOTE_KEY,
+    RoundState,
+    ScoreSheet,
+    ScoreSheetRevision,
+    SheetState,
+    StageRound,
+)
 from vault.evaluation.ranking import Sheet
 from vault.policy.actions import Actor
 from vault.programmes.definition import ProgrammeDefinition, Stage
@@ -138,10 +146,10 @@ class ScoreSheets:
 
         Raises ``NoScoring`` (no such stage, or it has no score sheets), ``NotInStage``,
         ``NotYourSheet`` (the actor is not a user), ``UnknownCriterion``, ``ScoreOutOfRange``,
-        ``CommentTooLong``, ``OverallCommentTooLong``, ``VoteNotAccepted`` (a vote on a stage
-        not decided by majority), ``ScoresNotAccepted`` (scores on a majority stage without
-        scoring) or ``InvalidVote`` (all ``InvalidScores``: nothing is stored) and
-        ``SheetLocked`` (the sheet was submitted).
+        ``PanelClosed``, ``CommentTooLong``, ``OverallCommentTooLong``, ``VoteNotAccepted`` (a
+        vote on a stage not decided by majority), ``ScoresNotAccepted`` (scores on a majority
+        stage without scoring) or ``InvalidVote`` (all ``InvalidScores``: nothing is stored)
+        and ``SheetLocked`` (the sheet was submitted).
         """
         stage = self._sheet_stage(submission, stage_id)
         if reviewer.user_id is None:
@@ -202,8 +210,8 @@ class ScoreSheets:
         reopened it and the sealed reason are appended to its history, and its revision count
         goes up. The draft keeps the values, for the reviewer to correct.
 
-        Raises ``InvalidReason`` (empty, or longer than ``MAX_COMMENT``) or
-        ``SheetNotSubmitted``.
+        Raises ``InvalidReason`` (empty, or longer than ``MAX_COMMENT``), ``SheetNotSubmitted``
+        or ``PanelClosed`` (the stage's panel is closed: reopen the panel first).
         """
         reason = reason.strip()
         if not reason or len(reason) > MAX_COMMENT:
@@ -211,6 +219,7 @@ class ScoreSheets:
         self._lock(sheet)
         if sheet.state is not SheetState.SUBMITTED or sheet.submitted_at is None:
             raise SheetNotSubmitted()
+        self._check_panel_open(sheet.programme_id, sheet.stage)
         table = ScoreSheet.__tablename__
         scores, vote = self._open_scores(table, sheet.id, sheet.scores_sealed)
         comments, overall = self._open_comments(table, sheet.id, sheet.comments_sealed)
@@ -314,7 +323,19 @@ class ScoreSheets:
             raise NoScoring(stage=stage_id)
         if submission.stage != stage_id:
             raise NotInStage(stage=stage_id)
+        self._check_panel_open(submission.programme_id, stage_id)
         return stage
+
+    def _check_panel_open(self, programme_id: uuid.UUID, stage_id: str) -> None:
+        """Raise ``PanelClosed`` unless the stage's round is open.
+
+        The policies already deny writes once the panel closes; this holds the rule in the
+        service too, so no caller that skips authorization can change a closed panel's sheets.
+        """
+        state = self.session.scalar(select(StageRound.state).where(
+            StageRound.programme_id == programme_id, StageRound.stage == stage_id))
+        if state is not None and state is not RoundState.OPEN:
+            raise PanelClosed(stage=stage_id)
 
     @staticmethod
     def _validate(stage: Stage, scores: Mapping[str, object], comments: Mapping[str, object],
