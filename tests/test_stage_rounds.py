@@ -11,7 +11,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.conftest import audit_events
 from tests.evaluation_world import actor, build_world
@@ -37,6 +37,7 @@ from vault.evaluation.models import (
     RetentionSchedule,
     RoundState,
     ScoreSheet,
+    SheetState,
     StageOutcome,
     StageOutcomeKind,
     StageRound,
@@ -215,14 +216,19 @@ def test_the_confirmed_snapshot_is_immutable_and_reproducible(world, runtime):
     assert b"Baekdu" not in row.snapshot_sealed
     before = world.ranking("presentation")
     assert before.confirmed and before.sha256 == view.result_sha256
-    # A sheet changed behind the round's back changes neither the result nor its digest,
-    # and verification notices it.
+    # The service refuses to reopen a sheet of the confirmed round; a sheet changed behind its
+    # back (in the database) changes neither the result nor its digest, and verification
+    # notices it.
     with world.session() as session:
         sheets = ScoreSheets(session, cipher=runtime.cipher, clock=runtime.clock,
                              definitions=runtime.definitions)
         sheet = session.scalars(select(ScoreSheet).where(
             ScoreSheet.submission_id == world.teams["Hanbit"].submission_id)).first()
-        sheets.reopen(sheet, actor(world.officer), "tampering test")
+        with pytest.raises(PanelClosed):
+            sheets.reopen(sheet, actor(world.officer), "tampering test")
+    with world.session() as session:
+        session.execute(update(ScoreSheet).where(ScoreSheet.id == sheet.id).values(
+            state=SheetState.DRAFT, submitted_at=None))
     after = world.ranking("presentation")
     assert after.result == before.result and after.sha256 == before.sha256
     with world.session() as session:
