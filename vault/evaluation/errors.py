@@ -331,3 +331,36 @@ class ImportInvalid(StageError):
         """The message with every problem in the reader's language."""
         return gettext(self.template, problems="; ".join(
             gettext(text, **values) for text, values in self.problems))
+
+
+# -- ranking (vault/evaluation/ranking.py) ----------------------------------------------------
+
+class RankingError(DomainError):
+    """Score sheets that cannot be ranked; the message names the sheet and the value."""
+
+    status = 400
+    code = "ranking_error"
+    template = "The score sheets cannot be ranked."
+
+    def __init__(self, message: str | None = None, **values: object) -> None:
+        super().__init__(message or self.template, **values)
+
+
+class InvalidScore(RankingError):
+    """A score is not a number on the stage's scale."""
+
+    code = "invalid_score"
+    template = ("Reviewer {reviewer} gave {value} for {criterion} on submission {submission}; "
+                "scores are whole or decimal numbers from {minimum} to {maximum}.")
+
+
+class CriteriaMismatch(RankingError):
+    """A sheet misses one of the stage's criteria, or scores one the stage does not have."""
+
+    code = "criteria_mismatch"
+
+
+class InvalidSheets(RankingError):
+    """The sheets as a whole cannot be ranked (duplicates, none, a missing vote, no scoring)."""
+
+    code = "invalid_sheets"

@@ -49,54 +49,24 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from decimal import Decimal, localcontext
 from enum import StrEnum
 from fractions import Fraction
 
-from vault.errors import DomainError
+from vault.evaluation.composite import add_composites
+from vault.evaluation.errors import CriteriaMismatch, InvalidScore, InvalidSheets, RankingError
+from vault.evaluation.figures import CENT, CONTEXT, cent
 from vault.programmes.evaluation_rules import Component
 from vault.programmes.rules import EARLIEST_SUBMISSION, Criterion, Decision, Scoring
 
-#: The arithmetic context (:func:`rank_stage` computes in it), so results do not depend on the
-#: caller's decimal context.
-CONTEXT = Context(prec=28, rounding=ROUND_HALF_EVEN)
-#: Every published figure has two decimals.
-CENT = Decimal("0.01")
 #: Default outlier threshold: distance from the untrimmed mean, in per cent of the scale.
 DEFAULT_OUTLIER_THRESHOLD = Decimal(15)
 
 Score = int | Decimal
 
-
-class RankingError(DomainError):
-    """Score sheets that cannot be ranked; the message names the sheet and the value."""
-
-    status = 400
-    code = "ranking_error"
-    template = "The score sheets cannot be ranked."
-
-    def __init__(self, message: str | None = None, **values: object) -> None:
-        super().__init__(message or self.template, **values)
-
-
-class InvalidScore(RankingError):
-    """A score is not a number on the stage's scale."""
-
-    code = "invalid_score"
-    template = ("Reviewer {reviewer} gave {value} for {criterion} on submission {submission}; "
-                "scores are whole or decimal numbers from {minimum} to {maximum}.")
-
-
-class CriteriaMismatch(RankingError):
-    """A sheet misses one of the stage's criteria, or scores one the stage does not have."""
-
-    code = "criteria_mismatch"
-
-
-class InvalidSheets(RankingError):
-    """The sheets as a whole cannot be ranked (duplicates, none, a missing vote, no scoring)."""
-
-    code = "invalid_sheets"
+__all__ = ["CENT", "CONTEXT", "Candidate", "CriteriaMismatch", "InvalidScore", "InvalidSheets",
+           "Outcome", "RankedEntry", "RankingError", "ReviewerTotal", "Sheet", "StageResult",
+           "rank_stage"]
 
 
 class Outcome(StrEnum):
@@ -200,10 +170,6 @@ class StageResult:
         return tuple(e.submission_id for e in self.entries if e.outcome in outcomes)
 
 
-def _cent(value: Decimal) -> Decimal:
-    return value.quantize(CENT)
-
-
 def _mean(values: Sequence[Decimal]) -> Decimal:
     return sum(values, Decimal(0)) / len(values)
 
@@ -287,7 +253,7 @@ def _aggregate(candidate: Candidate, criteria: Sequence[Criterion], scoring: Sco
     low, width = scoring.scale.minimum, scoring.scale.maximum - scoring.scale.minimum
 
     def normalised(total: Decimal) -> Decimal:
-        return _cent((total - low) * 100 / width)
+        return cent((total - low) * 100 / width)
 
     # Exact while scores have few decimals: weights are whole per cent.
     totals = [sum((c.weight * values[c.id] for c in criteria), Decimal(0)) / 100
@@ -297,13 +263,13 @@ def _aggregate(candidate: Candidate, criteria: Sequence[Criterion], scoring: Sco
     limit = threshold * width / 100
     kept, trimmed = _trim(totals, scoring.trim_from)
     figures.update(
-        score=_cent(_mean(kept)), normalised=normalised(_mean(kept)),
-        untrimmed_mean=_cent(mean), std_dev=_cent(variance.sqrt()), trimmed=trimmed,
-        criterion_means={c.id: _cent(_mean(_trim([v[c.id] for v in scores],
+        score=cent(_mean(kept)), normalised=normalised(_mean(kept)),
+        untrimmed_mean=cent(mean), std_dev=cent(variance.sqrt()), trimmed=trimmed,
+        criterion_means={c.id: cent(_mean(_trim([v[c.id] for v in scores],
                                                  scoring.trim_from)[0])) for c in criteria},
         reviewers=tuple(sorted(
-            (ReviewerTotal(sheet.reviewer_id, _cent(total), normalised(total),
-                           _cent(total - mean), abs(total - mean) > limit, sheet.accept)
+            (ReviewerTotal(sheet.reviewer_id, cent(total), normalised(total),
+                           cent(total - mean), abs(total - mean) > limit, sheet.accept)
              for sheet, total in zip(candidate.sheets, totals, strict=True)),
             key=lambda reviewer: reviewer.reviewer_id)))
     return figures
@@ -397,7 +363,7 @@ def _rank(candidates: list[Candidate], criteria: Sequence[Criterion], scoring: S
         if not candidate.sheets and candidate.submission_id not in disqualified:
             raise InvalidSheets("Submission {submission} has no score sheets.",
                                 submission=candidate.submission_id)
-    _add_composites(pool, figures, components, imported, scoring, disqualified)
+    add_composites(pool, figures, components, imported, scoring, disqualified)
     key = _sort_key(scoring)
     ranked = sorted((c for c in pool if c.submission_id not in disqualified),
                     key=lambda c: (key(c, figures[c.submission_id]), c.submission_id))
@@ -417,57 +383,6 @@ def _rank(candidates: list[Candidate], criteria: Sequence[Criterion], scoring: S
         decision=decision, entries=tuple(entries), cut_unresolved=bool(cut_tie),
         no_selection=majority and Outcome.SELECTED not in outcomes,
         _by_id={entry.submission_id: entry for entry in entries})
-
-
-def _add_composites(pool: Sequence[Candidate], figures: Mapping[uuid.UUID, dict],
-                    components: tuple[Component, ...],
-                    imported: Mapping[uuid.UUID, Mapping[str, Decimal]],
-                    scoring: Scoring | None, disqualified: Mapping[uuid.UUID, str]) -> None:
-    """Each submission's components on a 0-100 footing and its composite (see the module
-    docstring); a disqualified submission may lack values (its composite is then ``None``)."""
-    for values in figures.values():
-        values.update(components={}, composite=None)
-    known = {c.submission_id for c in pool}
-    for submission_id in sorted(set(imported) - known):
-        raise InvalidSheets("Imported scores name submission {submission}, which is not in "
-                            "this stage.", submission=submission_id)
-    if not components:
-        if any(imported.values()):
-            raise InvalidSheets("Imported scores were given for a stage without components.")
-        return
-    if scoring is None:
-        raise InvalidSheets("A composite stage needs scoring for its panel component.")
-    ids = {component.id for component in components}
-    for candidate in pool:
-        values = imported.get(candidate.submission_id, {})
-        for name in sorted(set(values) - ids):
-            raise InvalidSheets("Imported scores name component {component}, which this stage "
-                                "does not have.", component=name)
-        parts: dict[str, Decimal] = {}
-        for component in components:
-            value = (figures[candidate.submission_id]["normalised"]
-                     if component.source == "panel" else values.get(component.id))
-            if value is None:
-                continue
-            if component.source != "panel":
-                low, high = component.scale.minimum, component.scale.maximum
-                if not (isinstance(value, Decimal | int) and not isinstance(value, bool)
-                        and Decimal(value).is_finite() and low <= value <= high):
-                    raise InvalidSheets("The {component} score of submission {submission} is "
-                                        "not a number from {minimum} to {maximum}.",
-                                        component=component.id,
-                                        submission=candidate.submission_id, minimum=low,
-                                        maximum=high)
-                value = _cent((Decimal(value) - low) * 100 / (high - low))
-            parts[component.id] = value
-        missing = [c.id for c in components if c.id not in parts]
-        if missing and candidate.submission_id not in disqualified:
-            raise InvalidSheets("Submission {submission} has no {component} score.",
-                                submission=candidate.submission_id, component=missing[0])
-        figures[candidate.submission_id]["components"] = parts
-        if not missing:
-            figures[candidate.submission_id]["composite"] = _cent(sum(
-                (c.weight * parts[c.id] for c in components), Decimal(0)) / 100)
 
 
 def _decide(decision: Decision, ranked: Sequence[Candidate], figures: Mapping[uuid.UUID, dict],
