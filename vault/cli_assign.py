@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from vault.assignments.errors import AssignmentError, UnknownSubmission
 from vault.assignments.service import AssignmentService
-from vault.audit.service import RequestInfo, Tag
+from vault.audit.service import Tag
+from vault.cli_support import CLI_REQUEST
 from vault.documents.models import Submission
 from vault.identity.models import User
 from vault.policy.actions import Action, Actor
@@ -28,8 +29,6 @@ from vault.policy.service import Authorizer
 from vault.programmes.models import Programme
 from vault.programmes.service import ProgrammeService
 from vault.runtime import Runtime
-
-CLI_REQUEST = RequestInfo(client="cli")
 
 
 @dataclass

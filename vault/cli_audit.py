@@ -20,12 +20,11 @@ from vault.audit.checkpoints import (
     publish,
 )
 from vault.audit.models import AuditVerification
-from vault.audit.service import AuditLog, RequestInfo, Tag
+from vault.audit.service import AuditLog, Tag
 from vault.audit.verify import VerificationFailed
+from vault.cli_support import CLI_REQUEST
 from vault.policy.actions import Action
 from vault.runtime import Runtime
-
-CLI_REQUEST = RequestInfo(client="cli")
 
 
 def check_database(session: Session, runtime: Runtime) -> str:

@@ -19,18 +19,15 @@ import click
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from vault.audit.service import RequestInfo, Tag
+from vault.audit.service import Tag
+from vault.cli_support import CLI_REQUEST, operator_programme
 from vault.policy.actions import Action, Actor
-from vault.policy.errors import AccessDenied
 from vault.programmes.models import Programme
-from vault.programmes.service import ProgrammeService
 from vault.runtime import Runtime
 from vault.screening import report
 from vault.screening.errors import ScreeningError
 from vault.screening.models import CheckResult, ScreeningFinding
 from vault.screening.service import ScreeningService
-
-CLI_REQUEST = RequestInfo(client="cli")
 
 
 def register(cli: click.Group, runtime: Callable[[], Runtime],
@@ -40,15 +37,7 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
 
     def programme_for(session: Session, code: str, action: Action) -> Programme:
         """The programme with its definition loaded, the operator's access decided."""
-        programme = ProgrammeService(session).by_code(code)
-        if programme is None or code not in runtime().definitions:
-            raise error(f"No programme {code}. Loaded programmes: 'vault programme list'.")
-        try:
-            runtime().authorizer(session, request=CLI_REQUEST).authorize(
-                Actor.operator(), action, programme, target={"programme": programme.code})
-        except AccessDenied:
-            raise error(f"The operator may not {action.value} {code}.") from None
-        return programme
+        return operator_programme(runtime(), session, code, action, error)
 
     def service(session: Session) -> ScreeningService:
         current = runtime()

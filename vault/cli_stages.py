@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 from sqlalchemy.orm import Session
 
-from vault.audit.service import RequestInfo
+from vault.cli_support import CLI_REQUEST, operator_programme
 from vault.display import format_kst
 from vault.errors import DomainError
 from vault.evaluation.imports import MAX_BYTES, ComponentImports
@@ -29,12 +29,8 @@ from vault.evaluation.stages import StageRounds
 from vault.keys import KeyProviderError
 from vault.nda.service import csv_cell
 from vault.policy.actions import Action, Actor
-from vault.policy.errors import AccessDenied
 from vault.programmes.models import Programme
-from vault.programmes.service import ProgrammeService
 from vault.runtime import Runtime
-
-CLI_REQUEST = RequestInfo(client="cli")
 
 
 def register(cli: click.Group, runtime: Callable[[], Runtime],
@@ -44,15 +40,7 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
 
     def programme_for(session: Session, code: str, action: Action) -> Programme:
         """The programme, the operator's access decided (and recorded)."""
-        programme = ProgrammeService(session).by_code(code)
-        if programme is None or code not in runtime().definitions:
-            raise error(f"No programme {code}. Loaded programmes: 'vault programme list'.")
-        try:
-            runtime().authorizer(session, request=CLI_REQUEST).authorize(
-                Actor.operator(), action, programme, target={"programme": programme.code})
-        except AccessDenied:
-            raise error(f"The operator may not {action.value} {code}.") from None
-        return programme
+        return operator_programme(runtime(), session, code, action, error)
 
     def rounds(session: Session) -> StageRounds:
         current = runtime()
