@@ -395,10 +395,14 @@ def test_a_submission_enters_only_the_first_stage_and_only_once(runtime, team):
     put(runtime, team, S.ELIGIBLE)
     with pytest.raises(UnknownStage, match="first stage, written"):
         act(runtime, team, lambda wf, s: wf.enter_stage(s, "presentation", OFFICER))
+    with unit_of_work(runtime.sessions) as session:
+        assert ProgrammeService(session).by_code(PROGRAMME).current_stage == "call"
     act(runtime, team, lambda wf, s: wf.enter_stage(s, "written", OFFICER))
     with pytest.raises(UnknownStage, match="already"):
         act(runtime, team, lambda wf, s: wf.enter_stage(s, "written", OFFICER))
     assert state_and_events(runtime, team) == (S.ELIGIBLE, 1)
+    with unit_of_work(runtime.sessions) as session:  # the programme's evaluation has begun
+        assert ProgrammeService(session).by_code(PROGRAMME).current_stage == "written"
 
 
 def test_advancing_moves_every_eligible_submission_and_no_other(runtime, make_team, clock):

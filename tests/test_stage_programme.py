@@ -44,6 +44,8 @@ def test_a_full_programme_from_fifteen_consortia_to_the_final_two(runtime, clock
     world.panel("written", 5)
     world.score("written", WRITTEN)
     world.conclude("written")
+    with world.session() as session:
+        assert world.programme(session).current_stage == "presentation"
     assert world.names_in("presentation") == sorted(PRESENTATION)
     assert world.names_in("written") == ["Pureun", "Saebyeok", "Seorak", "Taebaek", "Uri"]
 
@@ -92,6 +94,8 @@ def test_a_full_programme_from_fifteen_consortia_to_the_final_two(runtime, clock
     _composite_stage(world, "stage_3", STAGE_3, {"Gaon": 90, "Hanbit": 70, "Pureun": 65},
                      {"Gaon": 80, "Hanbit": 75, "Pureun": 60})
     world.conclude("stage_3")
+    with world.session() as session:  # the last stage: the programme stays there
+        assert world.programme(session).current_stage == "stage_3"
     # The last stage moves no one on: the two selected stay in it, with their outcome.
     assert world.names_in("stage_3") == ["Gaon", "Hanbit", "Pureun"]
 

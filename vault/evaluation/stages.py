@@ -83,7 +83,7 @@ from vault.evaluation.stage_views import (
 )
 from vault.keys import KeyProvider
 from vault.policy.actions import Actor
-from vault.programmes.definition import ProgrammeDefinition, Stage
+from vault.programmes.definition import CALL, ProgrammeDefinition, Stage
 from vault.programmes.models import Programme
 
 __all__ = ["DisqualificationView", "FunnelStep", "OutcomeView", "PanelMember", "Ranking",
@@ -244,6 +244,12 @@ class StageRounds(StageEntries, StageViews):
                          shred_due=schedule.shred_due.isoformat() if schedule else None)
         row.state, row.published_at, row.published_by_id = (RoundState.PUBLISHED, now,
                                                             actor.user_id)
+        order = [CALL, *(stage.id for stage in definition.stages)]
+        current = order.index(programme.current_stage) if programme.current_stage in order else 0
+        if following is not None and current < order.index(following.id):
+            # The programme moves on with its teams (never back: a majority stage published
+            # after the next stage began moves nothing).
+            programme.current_stage = following.id
         self.session.flush()
         self._record(Tag.STAGE_PUBLISHED, actor, programme, stage_id, sha256=row.result_sha256,
                      entries=len(result.entries), no_selection=result.no_selection)

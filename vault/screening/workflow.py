@@ -267,6 +267,9 @@ class SubmissionWorkflow:
                                stage=submission.stage)
         event = self._event(submission, S.ELIGIBLE, actor)
         submission.stage = first
+        programme = self._programme(submission)
+        if programme.current_stage == CALL:
+            programme.current_stage = first  # the evaluation has begun
         self.session.flush()
         return event
 
