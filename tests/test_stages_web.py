@@ -258,6 +258,10 @@ def test_an_eliminated_submission_enters_the_majority_stage_as_a_candidate(offic
     run_round(officer, world)
     majority = f"{BASE}/additional_call"
     alpha, delta = world.team("Team Alpha"), world.team("Team Delta")
+    # The form offers exactly the teams that are out: Delta, eliminated, not Alpha, which passed.
+    form = officer.get(majority).get_data(as_text=True)
+    assert f'<option value="{delta.submission_id}">Team Delta' in form
+    assert f'value="{alpha.submission_id}"' not in form
     refused = post(officer, f"{majority}/candidates", {"submission": str(alpha.submission_id)},
                    page=majority)
     assert refused.status_code == 409
@@ -266,3 +270,5 @@ def test_an_eliminated_submission_enters_the_majority_stage_as_a_candidate(offic
     assert entered.status_code == 302, entered.get_data(as_text=True)
     assert state_of(runtime, world)["Team Delta"] == "additional_call"
     assert audit_events(runtime, "retention:cancelled")
+    assert "No submission may enter this stage now." in officer.get(majority).get_data(
+        as_text=True)

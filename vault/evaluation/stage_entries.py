@@ -118,15 +118,7 @@ class StageEntries:
         if state is not RoundState.OPEN:
             raise (PanelClosed if state is RoundState.CLOSED else RoundConfirmed)(stage=stage_id)
         lock_submission(self.session, submission.id)
-        order = [s.id for s in definition.stages]
-        latest = self.session.scalars(select(StageOutcome).where(
-            StageOutcome.submission_id == submission.id,
-            StageOutcome.stage == submission.stage)).one_or_none()
-        if (latest is None or latest.outcome not in ENTERABLE
-                or submission.state is SubmissionState.WITHDRAWN
-                or submission.consortium.shredded_at is not None
-                or submission.stage not in order
-                or order.index(submission.stage) >= order.index(stage_id)):
+        if not self._may_enter(submission, [s.id for s in definition.stages], stage_id):
             raise NotACandidate(stage=stage_id)
         left = submission.stage
         submission.stage = stage_id
@@ -136,7 +128,40 @@ class StageEntries:
                          submission=submission.id, consortium=submission.consortium_id,
                          left=left, retention_cancelled=cancelled.id if cancelled else None)
 
+    def candidates(self: StageRounds, programme: Programme,
+                   stage_id: str) -> list[tuple[Submission, str]]:
+        """The submissions that may enter the majority stage now, with their consortium's
+        name, by name: out of an earlier stage (not selected or eliminated), not withdrawn,
+        disqualified or shredded. Empty unless the stage is a majority stage whose panel is
+        open. Raises ``UnknownStage``."""
+        definition, stage = definition_stage(self.definitions, programme, stage_id)
+        if (stage.decision is None or stage.decision.rule != "majority"
+                or state_of(round_row(self.session, programme, stage_id)) is not RoundState.OPEN):
+            return []
+        order = [s.id for s in definition.stages]
+        out = self.session.scalars(
+            select(Submission).join(StageOutcome, (StageOutcome.submission_id == Submission.id)
+                                    & (StageOutcome.stage == Submission.stage))
+            .where(Submission.programme_id == programme.id,
+                   StageOutcome.outcome.in_(ENTERABLE)))
+        names = self._names(programme)
+        return sorted(((submission, names.get(submission.id, "")) for submission in out
+                       if self._may_enter(submission, order, stage_id)),
+                      key=lambda pair: (pair[1], str(pair[0].id)))
+
     # -- helpers ------------------------------------------------------------------------------
+
+    def _may_enter(self: StageRounds, submission: Submission, order: list[str],
+                   stage_id: str) -> bool:
+        """Whether the submission is out of a stage before ``stage_id`` and may come back."""
+        latest = self.session.scalars(select(StageOutcome).where(
+            StageOutcome.submission_id == submission.id,
+            StageOutcome.stage == submission.stage)).one_or_none()
+        return not (latest is None or latest.outcome not in ENTERABLE
+                    or submission.state is SubmissionState.WITHDRAWN
+                    or submission.consortium.shredded_at is not None
+                    or submission.stage not in order
+                    or order.index(submission.stage) >= order.index(stage_id))
 
     def _unconfirmed(self: StageRounds, programme: Programme, stage_id: str) -> None:
         """Lock the round; raise ``RoundConfirmed`` once its ranking is confirmed."""

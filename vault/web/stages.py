@@ -209,6 +209,7 @@ def _round_page(programme: Programme, definition: ProgrammeDefinition, stage: St
                         for c in (ranking.missing_imports if ranking else [])],
         imported=imported,
         imports=imports_service().imports(programme, stage.id) if imported else [],
+        candidates=rounds.candidates(programme, stage.id) if can["enter"] else [],
         progress=view.progress, problems=problems(error),
         can=can, error=error.translated(_) if error else "", typed=typed or {},
         form=EmptyForm(formdata=None), max_reason=MAX_REASON)
