@@ -135,6 +135,6 @@ def test_applicants_read_only_their_own_published_outcomes(client, runtime, offi
 
 def test_the_openapi_document_describes_the_round_endpoints(client):
     paths = client.get("/api/v1/openapi.json").json["paths"]
-    assert {"/programmes/{code}/stages", "/programmes/{code}/stages/{stage}/ranking",
-            "/programmes/{code}/stages/{stage}/imports/{component}",
+    assert {"/programmes/{code}/stages", "/programmes/{code}/stages/{stage_id}/ranking",
+            "/programmes/{code}/stages/{stage_id}/imports/{component_id}",
             "/submissions/{submission_id}/outcomes"} <= set(paths)
