@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -86,9 +87,10 @@ def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         yield str(path)
 
 
-@pytest.fixture
-def database_url(template_database: str, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database for one test."""
+@contextlib.contextmanager
+def database_copy(template_database: str, directory: Path) -> Iterator[str]:
+    """A fresh copy of the migrated template: a PostgreSQL database made from it, or a copy of
+    the SQLite file in ``directory``; dropped afterwards."""
     if PG_URL:
         name = f"vault_t_{os.getpid()}_{next(_counter)}"
         admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
@@ -100,21 +102,26 @@ def database_url(template_database: str, tmp_path: Path) -> Iterator[str]:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
     else:
-        target = tmp_path / "vault.db"
+        target = directory / "vault.db"
         shutil.copy(template_database, target)
         yield f"sqlite:///{target}"
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    """The vault's data directory for one test."""
-    path = tmp_path / "instance"
+def database_url(template_database: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    with database_copy(template_database, tmp_path) as url:
+        yield url
+
+
+def make_data_dir(parent: Path) -> Path:
+    """The vault's data directory, made in ``parent``."""
+    path = parent / "instance"
     path.mkdir(mode=0o700)
     return path
 
 
-@pytest.fixture
-def environ(database_url: str, data_dir: Path) -> dict[str, str]:
+def environ_for(database_url: str, data_dir: Path) -> dict[str, str]:
     """A production-mode environment with test secrets."""
     return {
         "VAULT_MODE": "production",
@@ -124,6 +131,18 @@ def environ(database_url: str, data_dir: Path) -> dict[str, str]:
         "VAULT_AUDIT_SEQUENCE_MS": "0",
         **TEST_SECRETS,
     }
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """The vault's data directory for one test."""
+    return make_data_dir(tmp_path)
+
+
+@pytest.fixture
+def environ(database_url: str, data_dir: Path) -> dict[str, str]:
+    """A production-mode environment with test secrets."""
+    return environ_for(database_url, data_dir)
 
 
 @pytest.fixture
@@ -146,13 +165,31 @@ class EnglishClient(FlaskClient):
         self.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
 
 
-@pytest.fixture
-def app(settings: Settings, clock: Clock) -> Iterator[Flask]:
-    """The web application."""
+@contextlib.contextmanager
+def running_app(settings: Settings, clock: Callable[[], datetime]) -> Iterator[Flask]:
+    """The web application on ``settings``; its engine disposed of afterwards."""
     application = create_app(settings, clock=clock)
     application.test_client_class = EnglishClient
     yield application
     application.extensions["vault"].engine.dispose()
+
+
+@pytest.fixture
+def app(settings: Settings, clock: Clock) -> Iterator[Flask]:
+    """The web application."""
+    with running_app(settings, clock) as application:
+        yield application
+
+
+@contextlib.contextmanager
+def shared_runtime(template_database: str, directory: Path,
+                   clock: Callable[[], datetime]) -> Iterator[Runtime]:
+    """A runtime on its own database copy and data directory in ``directory``, for a module
+    whose tests only read what it holds (or roll back what they write)."""
+    with database_copy(template_database, directory) as url:
+        settings = Settings.from_env(environ_for(url, make_data_dir(directory)), testing=True)
+        with running_app(settings, clock) as application:
+            yield application.extensions["vault"]
 
 
 @pytest.fixture

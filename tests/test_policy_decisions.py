@@ -5,14 +5,14 @@ world (``tests/policy_world.py``); and revocations that take effect on the very 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Clock
+from tests.conftest import Clock, shared_runtime
 from tests.policy_world import (
     IN_WINDOW,
     OUTDATED_NDA,
@@ -417,11 +417,14 @@ ROWS = APPLICANT_ROWS + REVIEWER_ROWS + OFFICER_ROWS + AUDITOR_ROWS + ADMIN_ROWS
     OPERATOR_ROWS + EVERYONE_ROWS
 
 
-def _apply(runtime: Runtime, clock: Clock, world: World, facts: tuple[str, ...]) -> None:
-    with unit_of_work(runtime.sessions) as session:
-        recorder = Facts(session, world, runtime)
-        for step in facts:
-            STEPS[step](recorder, clock)
+@pytest.fixture(scope="module")
+def shared(template_database: str, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[tuple[Runtime, Clock, World]]:
+    """One world for every row: each row adds its facts in a transaction it rolls back."""
+    clock = Clock(IN_WINDOW)
+    with shared_runtime(template_database, tmp_path_factory.mktemp("decisions"),
+                        clock) as runtime:
+        yield runtime, clock, build_world(runtime)
 
 
 @pytest.fixture
@@ -446,12 +449,20 @@ def test_the_table_names_every_policy_and_every_action() -> None:
 
 
 @pytest.mark.parametrize("row", [pytest.param(row, id=row.id) for row in ROWS])
-def test_decision_table(row: Row, runtime: Runtime, clock: Clock, world: World) -> None:
+def test_decision_table(row: Row, shared: tuple[Runtime, Clock, World]) -> None:
     """The authorizer's decision on a real database and the exact policies that made it."""
-    _apply(runtime, clock, world, row.facts)
-    with unit_of_work(runtime.sessions) as session:
+    runtime, clock, world = shared
+    clock.now = IN_WINDOW
+    session = runtime.sessions()
+    try:
+        recorder = Facts(session, world, runtime)
+        for step in row.facts:
+            STEPS[step](recorder, clock)
         decision = runtime.authorizer(session).decide(
             world.actor(row.actor, mfa=row.mfa), row.action, world.resource(session, row.target))
+    finally:
+        session.rollback()
+        session.close()
     assert decision.errors == ()
     assert (decision.allowed, decision.policies) == (row.allowed, row.policies)
 
