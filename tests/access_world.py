@@ -11,7 +11,6 @@ reads it, and change nothing another cell looks at.
 from __future__ import annotations
 
 import base64
-import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
@@ -24,20 +23,16 @@ from urllib.parse import quote
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from tests.conftest import (
-    PG_URL,
-    TEST_SECRETS,
     Account,
     Clock,
-    EnglishClient,
     Team,
-    _pg_admin_url,
     csrf_from,
+    shared_app,
     sign_in,
     team_factory,
     user_factory,
@@ -51,7 +46,6 @@ from tests.reviewing import (
     ready_reviewer,
     text_pdf,
 )
-from vault.app import create_app
 from vault.assignments.models import Assignment
 from vault.audit.checkpoints import create_log_identity, issue_and_publish
 from vault.audit.models import AuditVerification
@@ -173,43 +167,11 @@ class World:
 # -- a database and an app of the world's own ----------------------------------------------
 
 @contextmanager
-def world_database(template_database: str, directory: Path) -> Iterator[str]:
-    """A fresh copy of the migrated template database, dropped afterwards."""
-    if not PG_URL:
-        target = directory / "vault.db"
-        shutil.copy(template_database, target)
-        yield f"sqlite:///{target}"
-        return
-    name = f"vault_w_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
-    template_name = make_url(template_database).database
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
-    try:
-        yield make_url(_pg_admin_url()).set(database=name).render_as_string(False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@contextmanager
 def open_world(template_database: str, directory: Path) -> Iterator[World]:
     """The whole world on a production-mode app of its own (for a module-scoped fixture)."""
-    with world_database(template_database, directory) as url:
-        data_dir = directory / "instance"
-        data_dir.mkdir(mode=0o700)
-        settings = Settings.from_env({
-            "VAULT_MODE": "production", "VAULT_DATA_DIR": str(data_dir),
-            "VAULT_DATABASE_URL": url, "VAULT_AUDIT_SEQUENCE_MS": "0", **TEST_SECRETS,
-        }, testing=True)
-        clock = Clock(datetime(2026, 12, 1, 1, 0, tzinfo=UTC))  # during the call
-        application = create_app(settings, clock=clock)
-        application.test_client_class = EnglishClient
-        try:
-            yield build_world(application, clock)
-        finally:
-            application.extensions["vault"].engine.dispose()
+    clock = Clock(datetime(2026, 12, 1, 1, 0, tzinfo=UTC))  # during the call
+    with shared_app(template_database, directory, clock) as application:
+        yield build_world(application, clock)
 
 
 # -- building ------------------------------------------------------------------------------

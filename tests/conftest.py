@@ -97,10 +97,12 @@ def database_copy(template_database: str, directory: Path) -> Iterator[str]:
         template_name = make_url(template_database).database
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
-        yield make_url(_pg_admin_url()).set(database=name).render_as_string(False)
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        try:
+            yield make_url(_pg_admin_url()).set(database=name).render_as_string(False)
+        finally:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
     else:
         target = directory / "vault.db"
         shutil.copy(template_database, target)
@@ -170,8 +172,10 @@ def running_app(settings: Settings, clock: Callable[[], datetime]) -> Iterator[F
     """The web application on ``settings``; its engine disposed of afterwards."""
     application = create_app(settings, clock=clock)
     application.test_client_class = EnglishClient
-    yield application
-    application.extensions["vault"].engine.dispose()
+    try:
+        yield application
+    finally:
+        application.extensions["vault"].engine.dispose()
 
 
 @pytest.fixture
@@ -182,14 +186,14 @@ def app(settings: Settings, clock: Clock) -> Iterator[Flask]:
 
 
 @contextlib.contextmanager
-def shared_runtime(template_database: str, directory: Path,
-                   clock: Callable[[], datetime]) -> Iterator[Runtime]:
-    """A runtime on its own database copy and data directory in ``directory``, for a module
-    whose tests only read what it holds (or roll back what they write)."""
+def shared_app(template_database: str, directory: Path,
+               clock: Callable[[], datetime]) -> Iterator[Flask]:
+    """An app on its own database copy and data directory in ``directory``, for a module whose
+    tests only read what it holds (or roll back what they write)."""
     with database_copy(template_database, directory) as url:
         settings = Settings.from_env(environ_for(url, make_data_dir(directory)), testing=True)
         with running_app(settings, clock) as application:
-            yield application.extensions["vault"]
+            yield application
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Clock, shared_runtime
+from tests.conftest import Clock, shared_app
 from tests.policy_world import (
     IN_WINDOW,
     OUTDATED_NDA,
@@ -422,8 +422,8 @@ def shared(template_database: str, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[tuple[Runtime, Clock, World]]:
     """One world for every row: each row adds its facts in a transaction it rolls back."""
     clock = Clock(IN_WINDOW)
-    with shared_runtime(template_database, tmp_path_factory.mktemp("decisions"),
-                        clock) as runtime:
+    with shared_app(template_database, tmp_path_factory.mktemp("decisions"), clock) as app:
+        runtime = app.extensions["vault"]
         yield runtime, clock, build_world(runtime)
 
 
