@@ -12,6 +12,7 @@ the cache can never answer with stale facts.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -72,6 +73,22 @@ class Decision:
         return self.policies or ("default-deny",)
 
 
+@functools.lru_cache(maxsize=128)
+def _schema_problems(text: str, schema: str) -> str:
+    """Why the policies in ``text`` are invalid for ``schema`` ("" when they are valid).
+
+    A pure function of the two texts, remembered: validation is most of the cost of loading,
+    and a process that builds several apps (the test suite, a CLI command that serves) loads
+    the same files each time.
+    """
+    result = cedarpy.validate_policies(text, schema)
+    if result.validation_passed:
+        return ""
+    names = result.id_annotations_by_policy_id
+    return "; ".join(f"{names.get(e.policy_id, e.policy_id) or 'policy'}: {e.error}"
+                     for e in result.errors)
+
+
 class PolicyEngine:
     """Validated policies and schema, evaluated against entity slices."""
 
@@ -127,12 +144,8 @@ class PolicyEngine:
             if policy_id in ids:
                 raise PolicyError(f"{name}: @id {policy_id!r} is also used in {ids[policy_id]}")
             ids[policy_id] = name
-        result = cedarpy.validate_policies(text, schema)
-        if not result.validation_passed:
-            names = result.id_annotations_by_policy_id
-            problems = "; ".join(
-                f"{names.get(e.policy_id, e.policy_id) or 'policy'}: {e.error}"
-                for e in result.errors)
+        problems = _schema_problems(text, schema)
+        if problems:
             raise PolicyError(f"{name}: invalid for the schema: {problems}")
 
     @property
