@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import PG_URL, database_copy
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -97,14 +99,36 @@ class Served:
         return children
 
 
+@pytest.fixture(scope="module")
+def demo_vault(template_database: str, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[tuple[str, Path, str]]:
+    """``vault init --demo`` run once for the module: its database (to copy as a template), its
+    data directory (to copy) and what it printed."""
+    directory = tmp_path_factory.mktemp("demo")
+    with database_copy(template_database, directory) as url:
+        env = {"PATH": os.environ["PATH"], "VAULT_MODE": "development",
+               "VAULT_DATA_DIR": str(directory / "instance"), "VAULT_DATABASE_URL": url}
+        init = subprocess.run([str(BIN / "vault"), "init", "--demo"], env=env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert init.returncode == 0, init.stderr
+        template = url if PG_URL else str(directory / "vault.db")
+        yield template, directory / "instance", init.stdout
+
+
 @pytest.fixture
-def served(database_url: str, tmp_path: Path) -> Iterator[Served]:
-    """A demo vault served by gunicorn; yields its base URL and the credentials text."""
-    env = {"PATH": os.environ["PATH"], "VAULT_MODE": "development",
-           "VAULT_DATA_DIR": str(tmp_path / "instance"), "VAULT_DATABASE_URL": database_url}
-    init = subprocess.run([str(BIN / "vault"), "init", "--demo"], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, check=False)
-    assert init.returncode == 0, init.stderr
+def served(demo_vault: tuple[str, Path, str], tmp_path: Path) -> Iterator[Served]:
+    """A copy of the demo vault served by gunicorn; yields its base URL and the credentials
+    text."""
+    template, demo_data_dir, printed = demo_vault
+    with database_copy(template, tmp_path) as database_url:
+        shutil.copytree(demo_data_dir, tmp_path / "instance")
+        env = {"PATH": os.environ["PATH"], "VAULT_MODE": "development",
+               "VAULT_DATA_DIR": str(tmp_path / "instance"), "VAULT_DATABASE_URL": database_url}
+        yield from _serve(env, printed, tmp_path / "instance")
+
+
+def _serve(env: dict[str, str], printed: str, data_dir: Path) -> Iterator[Served]:
+    """gunicorn with two workers on a free loopback port, until the generator is closed."""
     port = _free_port()
     server = subprocess.Popen(
         [str(BIN / "gunicorn"), "--workers", "2", "--worker-class", "gthread", "--threads", "2",
@@ -121,7 +145,7 @@ def served(database_url: str, tmp_path: Path) -> Iterator[Served]:
                 if time.monotonic() > deadline or server.poll() is not None:
                     pytest.fail("gunicorn did not start: " + server.stderr.read().decode()[-2000:])
                 time.sleep(0.2)
-        yield Served(base, init.stdout, env, tmp_path / "instance", server)
+        yield Served(base, printed, env, data_dir, server)
     finally:
         server.terminate()
         server.wait(timeout=30)
