@@ -105,7 +105,7 @@ def demo_vault(template_database: str, tmp_path_factory: pytest.TempPathFactory
     """``vault init --demo`` run once for the module: its database (to copy as a template), its
     data directory (to copy) and what it printed."""
     directory = tmp_path_factory.mktemp("demo")
-    with database_copy(template_database, directory) as url:
+    with database_copy(template_database, directory, template=True) as url:
         env = {"PATH": os.environ["PATH"], "VAULT_MODE": "development",
                "VAULT_DATA_DIR": str(directory / "instance"), "VAULT_DATABASE_URL": url}
         init = subprocess.run([str(BIN / "vault"), "init", "--demo"], env=env, cwd=ROOT,
