@@ -125,6 +125,15 @@ def test_confirming_needs_a_closed_round_and_every_import(officer, runtime, worl
     assert "panel closed" in officer.get(ROUND).get_data(as_text=True)
 
 
+def test_each_step_needs_its_box_ticked_and_changes_nothing_without(officer, world):
+    assert post(officer, f"{ROUND}/close").status_code == 422
+    assert "panel open" in officer.get(ROUND).get_data(as_text=True)
+    assert post(officer, f"{ROUND}/close", {"confirm": "y"}).status_code == 302
+    for step in ("confirm", "publish"):
+        assert post(officer, f"{ROUND}/{step}").status_code == 422, step
+        assert "panel closed" in officer.get(ROUND).get_data(as_text=True), step
+
+
 def test_a_closed_round_reopens_with_a_reason(officer, world):
     assert post(officer, f"{ROUND}/close", {"confirm": "y"}).status_code == 302
     without = post(officer, f"{ROUND}/reopen", {"reason": ""})

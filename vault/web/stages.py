@@ -13,7 +13,7 @@ Reviewers are never named on the ranking: they are "Reviewer 1..n", numbered per
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
@@ -234,21 +234,30 @@ def _change(code: str, stage_id: str, action: Action, form: FlaskForm
     return loaded
 
 
-@bp.post("/stages/<code>/<stage_id>/close")
-def close(code: str, stage_id: str) -> Response | tuple[str, int]:
-    """Close the panel: no more sheet writes; the reviewers lose access at once."""
+def _confirmed_step(code: str, stage_id: str, action: Action,
+                    step: Callable[[Programme, Stage], str]) -> Response | tuple[str, int]:
+    """A change of the round that needs its confirmation box ticked: ``step`` makes it and
+    returns what to tell the officer; a refusal shows the round page with the reason."""
     form = ConfirmForm()
-    programme, definition, stage = _change(code, stage_id, Action.STAGE_CLOSE, form)
+    programme, definition, stage = _change(code, stage_id, action, form)
     try:
         if not form.confirm.data:
             raise NotConfirmed()
         with db().begin_nested():
-            rounds_service().close(programme, stage.id, actor())
+            message = step(programme, stage)
     except DomainError as error:
         return _round_page(programme, definition, stage, error=error)
-    flash(_("The panel is closed: reviewers can no longer read or score its submissions."),
-          "info")
+    flash(message, "info")
     return _to_round(programme, stage)
+
+
+@bp.post("/stages/<code>/<stage_id>/close")
+def close(code: str, stage_id: str) -> Response | tuple[str, int]:
+    """Close the panel: no more sheet writes; the reviewers lose access at once."""
+    def step(programme: Programme, stage: Stage) -> str:
+        rounds_service().close(programme, stage.id, actor())
+        return _("The panel is closed: reviewers can no longer read or score its submissions.")
+    return _confirmed_step(code, stage_id, Action.STAGE_CLOSE, step)
 
 
 @bp.post("/stages/<code>/<stage_id>/reopen")
@@ -269,34 +278,19 @@ def reopen(code: str, stage_id: str) -> Response | tuple[str, int]:
 @bp.post("/stages/<code>/<stage_id>/confirm")
 def confirm(code: str, stage_id: str) -> Response | tuple[str, int]:
     """Confirm the ranking: an immutable snapshot with its SHA-256."""
-    form = ConfirmForm()
-    programme, definition, stage = _change(code, stage_id, Action.STAGE_CONFIRM, form)
-    try:
-        if not form.confirm.data:
-            raise NotConfirmed()
-        with db().begin_nested():
-            view = rounds_service().confirm(programme, stage.id, actor())
-    except DomainError as error:
-        return _round_page(programme, definition, stage, error=error)
-    flash(_("The ranking is confirmed. SHA-256: {sha256}", sha256=view.result_sha256 or ""),
-          "info")
-    return _to_round(programme, stage)
+    def step(programme: Programme, stage: Stage) -> str:
+        view = rounds_service().confirm(programme, stage.id, actor())
+        return _("The ranking is confirmed. SHA-256: {sha256}", sha256=view.result_sha256 or "")
+    return _confirmed_step(code, stage_id, Action.STAGE_CONFIRM, step)
 
 
 @bp.post("/stages/<code>/<stage_id>/publish")
 def publish(code: str, stage_id: str) -> Response | tuple[str, int]:
     """Publish the confirmed round: every submission gets its outcome."""
-    form = ConfirmForm()
-    programme, definition, stage = _change(code, stage_id, Action.STAGE_PUBLISH, form)
-    try:
-        if not form.confirm.data:
-            raise NotConfirmed()
-        with db().begin_nested():
-            rounds_service().publish(programme, stage.id, actor())
-    except DomainError as error:
-        return _round_page(programme, definition, stage, error=error)
-    flash(_("The outcomes are published."), "info")
-    return _to_round(programme, stage)
+    def step(programme: Programme, stage: Stage) -> str:
+        rounds_service().publish(programme, stage.id, actor())
+        return _("The outcomes are published.")
+    return _confirmed_step(code, stage_id, Action.STAGE_PUBLISH, step)
 
 
 @bp.post("/stages/<code>/<stage_id>/imports/<component_id>")
