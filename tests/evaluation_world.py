@@ -38,6 +38,9 @@ TEAM_NAMES = ("Baekdu", "Dokdo", "Eunha", "Gaon", "Haneul", "Hanbit", "Hangang",
 #: How far a reviewer's score strays from the team's quality, per criterion.
 NOISE = 2
 SEED = 20270125
+#: Six teams left for the presentation, and their quality there: it keeps 5, Hanbit is last.
+SIX = ("Baekdu", "Dokdo", "Eunha", "Gaon", "Haneul", "Hanbit")
+PRESENTATION = {"Baekdu": 90, "Dokdo": 80, "Eunha": 70, "Gaon": 60, "Haneul": 50, "Hanbit": 40}
 
 
 def actor(account: Account) -> Actor:
@@ -135,6 +138,16 @@ class EvaluationWorld:
                 scores = {criterion.id: max(0, min(100, level + self.rng.randint(-NOISE, NOISE)))
                           for criterion in stage.criteria}
                 self._sheet(stage_id, name, reviewer, scores, None)
+
+    def scored(self, stage_id: str, quality: Mapping[str, int], panel: int = 3) -> None:
+        """The named teams move into the stage, the clock into its window, and a panel of
+        ``panel`` reviewers scores them."""
+        with self.session() as session:
+            for name in quality:
+                self.submission(session, name).stage = stage_id
+        self.in_window(stage_id)
+        self.panel(stage_id, panel)
+        self.score(stage_id, quality)
 
     def vote(self, stage_id: str, name: str, accepts: Sequence[bool]) -> None:
         """The stage's panel votes on the team, one vote per reviewer in order."""

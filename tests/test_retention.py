@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import audit_events
-from tests.evaluation_world import actor, build_world
+from tests.evaluation_world import PRESENTATION, SIX, actor, build_world
 from vault.audit.service import Tag
 from vault.consortia.models import Consortium
 from vault.evaluation.errors import NotACandidate
@@ -18,20 +18,12 @@ from vault.evaluation.models import RetentionSchedule
 from vault.evaluation.retention import Retention
 from vault.policy.actions import Actor
 
-SIX = ("Baekdu", "Dokdo", "Eunha", "Gaon", "Haneul", "Hanbit")
-PRESENTATION = {"Baekdu": 90, "Dokdo": 80, "Eunha": 70, "Gaon": 60, "Haneul": 50, "Hanbit": 40}
-
 
 @pytest.fixture
 def world(runtime, clock, make_user, make_team):
     """Six teams through the presentation: Hanbit is out, its schedule set."""
     world = build_world(runtime, clock, make_user, make_team, SIX)
-    with world.session() as session:
-        for name in SIX:
-            world.submission(session, name).stage = "presentation"
-    world.in_window("presentation")
-    world.panel("presentation", 3)
-    world.score("presentation", PRESENTATION)
+    world.scored("presentation", PRESENTATION)
     world.conclude("presentation")
     return world
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.conftest import audit_events
-from tests.evaluation_world import actor, build_world
+from tests.evaluation_world import PRESENTATION, SIX, actor, build_world
 from vault.audit.service import Tag
 from vault.evaluation.errors import (
     AlreadyDisqualified,
@@ -47,10 +47,6 @@ from vault.evaluation.sheets import ScoreSheets
 from vault.policy.actions import Action
 from vault.policy.errors import AccessDenied
 
-SIX = ("Baekdu", "Dokdo", "Eunha", "Gaon", "Haneul", "Hanbit")
-#: Presentation keeps 5 of these 6: Hanbit is last.
-PRESENTATION = {"Baekdu": 90, "Dokdo": 80, "Eunha": 70, "Gaon": 60, "Haneul": 50, "Hanbit": 40}
-
 
 @pytest.fixture
 def world(runtime, clock, make_user, make_team):
@@ -66,9 +62,7 @@ def _move(world, names, stage_id):
 
 
 def _presentation(world, panel=3):
-    _move(world, SIX, "presentation")
-    world.panel("presentation", panel)
-    world.score("presentation", PRESENTATION)
+    world.scored("presentation", PRESENTATION, panel)
 
 
 def _state(world, stage_id):

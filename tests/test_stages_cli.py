@@ -13,14 +13,12 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import audit_events
-from tests.evaluation_world import build_world
+from tests.evaluation_world import PRESENTATION, SIX, build_world
 from vault.audit.service import Tag
 from vault.cli import cli
 from vault.evaluation.models import ComponentImport, RetentionSchedule
 
 PROGRAMME = "sovereign-ai-2025"
-SIX = ("Baekdu", "Dokdo", "Eunha", "Gaon", "Haneul", "Hanbit")
-PRESENTATION = {"Baekdu": 90, "Dokdo": 80, "Eunha": 70, "Gaon": 60, "Haneul": 50, "Hanbit": 40}
 
 
 def invoke(app, *args: str):
@@ -34,12 +32,7 @@ def stage(app, command: str, stage_id: str, *extra: str):
 @pytest.fixture
 def world(runtime, clock, make_user, make_team):
     world = build_world(runtime, clock, make_user, make_team, SIX)
-    with world.session() as session:
-        for name in SIX:
-            world.submission(session, name).stage = "presentation"
-    world.in_window("presentation")
-    world.panel("presentation", 3)
-    world.score("presentation", PRESENTATION)
+    world.scored("presentation", PRESENTATION)
     return world
 
 
