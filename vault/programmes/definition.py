@@ -3,7 +3,9 @@
 A definition is data an officer edits, so loading is strict: every error names the file, the
 field (a dotted path with 0-based indices, e.g. ``document_kinds[1].media_types``) and the
 problem, and unknown keys are errors so a typo cannot silently drop a rule. To add a key later,
-add it to the matching ``*_KEYS`` set and read it in the matching ``_read_*`` function.
+add it to the matching ``*_KEYS`` set and read it in the matching ``read_*`` function: here for
+the programme, the NDA and conflicts; document kinds in ``document_kinds``, stages in ``stages``,
+their rules in ``rules`` and ``evaluation_rules``.
 """
 
 from __future__ import annotations
@@ -15,14 +17,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from vault.programmes.document_kinds import DocumentKind, read_document_kind
 from vault.programmes.evaluation_rules import (
     Component,
     Disqualification,
     Retention,
-    read_components,
-    read_disqualifications,
     read_retention,
 )
 from vault.programmes.rules import (
@@ -36,16 +37,14 @@ from vault.programmes.rules import (
     ResourceForm,
     Scoring,
     read_consortium,
-    read_criteria,
-    read_decision,
-    read_pdf_rules,
     read_resources,
-    read_scoring,
 )
+from vault.programmes.stages import CALL, Stage, read_stage
 from vault.programmes.tables import MAX_TITLE_LENGTH, DefinitionError, Table
 from vault.programmes.tables import is_korean as _is_korean
 
 __all__ = [
+    "CALL",
     "MAX_TITLE_LENGTH",
     "PAGE_SIZES",
     "PAGE_SIZE_TOLERANCE",
@@ -55,21 +54,14 @@ __all__ = [
     "Decision",
     "DefinitionError",
     "Disqualification",
+    "DocumentKind",
     "Heading",
     "PdfRules",
     "ResourceForm",
     "Retention",
     "Scoring",
+    "Stage",
 ]
-
-#: The value of ``current_stage`` while the call is open and no stage has started yet.
-CALL = "call"
-
-#: ``per`` values: one document for the consortium, or one for each partner.
-PER_VALUES = ("consortium", "partner")
-
-#: Upper bound of ``max_size_mb``; beyond this a value is a typo, not a real limit.
-MAX_SIZE_MB_LIMIT = 100_000
 
 PROGRAMME_KEYS = frozenset(
     {
@@ -92,101 +84,7 @@ NDA_KEYS = frozenset({"text", "accepted_until"})
 CONFLICT_KEYS = frozenset({"affiliation_years", "sanction_years", "dual_control_hours"})
 #: Upper bound of the year counts of the conflict rules (beyond it a value is a typo).
 MAX_RULE_YEARS = 50
-DOCUMENT_KIND_KEYS = frozenset(
-    {"id", "title_ko", "title_en", "media_types", "max_size_mb", "required", "per", "screening",
-     "stages"}
-)
-STAGE_KEYS = frozenset({"id", "title_ko", "title_en", "review_opens", "review_closes",
-                        "artifacts_due", "criteria", "decision", "keep", "eliminate", "scoring",
-                        "components", "disqualifications", "publish_scores", "disclose_panel"})
-
 _CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-_ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-# RFC 6838 restricted names, lowercase only so stored and compared values are canonical;
-# parameters (";charset=...") and wildcards are deliberately not allowed.
-_MEDIA_NAME = r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}"
-_MEDIA_TYPE_RE = re.compile(rf"^{_MEDIA_NAME}/{_MEDIA_NAME}$")
-_MEDIA_TYPES_PROBLEM = 'must be a non-empty list of media types like "application/pdf"'
-
-
-@dataclass(frozen=True)
-class DocumentKind:
-    """A kind of document applicants upload, e.g. the project proposal."""
-
-    id: str
-    title_ko: str
-    title_en: str
-    media_types: tuple[str, ...]
-    max_size_bytes: int
-    required: bool
-    per: Literal["consortium", "partner"]
-    #: What screening checks in the kind's PDF versions.
-    screening: PdfRules = field(default_factory=PdfRules)
-    #: Empty for the call's documents; otherwise the stages during which a submission in one of
-    #: them uploads this kind (a stage artifact such as a technical report), until the stage's
-    #: ``artifacts_due``. Screening checks only the call's documents.
-    stages: tuple[str, ...] = ()
-
-    @property
-    def for_call(self) -> bool:
-        """Whether the kind belongs to the application (not to a later stage)."""
-        return not self.stages
-
-    def title(self, locale: str) -> str:
-        """The title in the given locale (Korean or English)."""
-        return self.title_ko if _is_korean(locale) else self.title_en
-
-
-@dataclass(frozen=True)
-class Stage:
-    """An evaluation stage with its review window."""
-
-    id: str
-    title_ko: str
-    title_en: str
-    review_opens: datetime
-    review_closes: datetime
-    criteria: tuple[Criterion, ...] = ()
-    #: How the stage decides who goes on; ``None`` until the definition says.
-    decision: Decision | None = None
-    #: How score sheets become a ranking; ``None`` for a stage without score sheets.
-    scoring: Scoring | None = None
-    #: Stage artifacts (document kinds naming this stage) are accepted until then; ``None``:
-    #: until ``review_closes``.
-    artifacts_due: datetime | None = None
-    #: The weighted parts of a composite stage's score; empty: the panel's score alone.
-    components: tuple[Component, ...] = ()
-    #: Rules that eliminate a submission regardless of its score.
-    disqualifications: tuple[Disqualification, ...] = ()
-    #: Whether applicants see their own scores per criterion (and component) once published.
-    publish_scores: bool = False
-    #: Whether the panel's members are disclosed to applicants once the stage is published.
-    disclose_panel: bool = False
-
-    @property
-    def uploads_close(self) -> datetime:
-        """When stage artifacts stop being accepted."""
-        return self.artifacts_due or self.review_closes
-
-    def component(self, id: str) -> Component:
-        """The component with this id; raises KeyError if there is none."""
-        for component in self.components:
-            if component.id == id:
-                return component
-        raise KeyError(f"stage {self.id!r} has no component {id!r}")
-
-    def disqualification(self, id: str) -> Disqualification:
-        """The disqualification rule with this id; raises KeyError if there is none."""
-        for rule in self.disqualifications:
-            if rule.id == id:
-                return rule
-        raise KeyError(f"stage {self.id!r} has no disqualification rule {id!r}")
-
-    def title(self, locale: str) -> str:
-        """The title in the given locale (Korean or English)."""
-        return self.title_ko if _is_korean(locale) else self.title_en
-
-
 @dataclass(frozen=True)
 class NdaTerms:
     """The programme's non-disclosure agreement, which reviewers accept before reading."""
@@ -276,103 +174,6 @@ class ProgrammeDefinition:
         return None
 
 
-def _read_document_kind(file: str, index: int, data: dict[str, Any]) -> DocumentKind:
-    table = Table(file, f"document_kinds[{index}]", data, DOCUMENT_KIND_KEYS)
-    table.check_keys()
-    kind_id = table.slug("id", _ID_RE, "a lowercase identifier like proposal or budget_plan")
-    title_ko = table.title("title_ko")
-    title_en = table.title("title_en")
-
-    media_types = table.get("media_types")
-    if not isinstance(media_types, list) or not media_types:
-        raise table.error("media_types", _MEDIA_TYPES_PROBLEM)
-    for position, media_type in enumerate(media_types):
-        if not isinstance(media_type, str) or not _MEDIA_TYPE_RE.fullmatch(media_type):
-            raise table.error(
-                f"media_types[{position}]",
-                f'{media_type!r} is not a lowercase media type like "application/pdf"',
-            )
-        if media_types.index(media_type) != position:
-            raise table.error(f"media_types[{position}]", f"duplicate media type {media_type!r}")
-
-    max_size_mb = table.get("max_size_mb")
-    # bool is an int in Python; "max_size_mb = true" is a mistake, not 1 MiB.
-    if (
-        not isinstance(max_size_mb, int)
-        or isinstance(max_size_mb, bool)
-        or not 0 < max_size_mb <= MAX_SIZE_MB_LIMIT
-    ):
-        raise table.error(
-            "max_size_mb", f"must be a whole number of MiB from 1 to {MAX_SIZE_MB_LIMIT}"
-        )
-
-    required = table.data.get("required", True)
-    if not isinstance(required, bool):
-        raise table.error("required", "must be true or false")
-
-    per = table.get("per")
-    if per not in PER_VALUES:
-        raise table.error("per", f'must be "consortium" or "partner", got {per!r}')
-
-    screening = read_pdf_rules(table)
-    if screening != PdfRules() and "application/pdf" not in media_types:
-        raise table.error("screening", "applies to PDF versions, but the kind accepts no "
-                                       "application/pdf")
-    stages = table.data.get("stages", [])
-    if (not isinstance(stages, list) or not all(isinstance(s, str) for s in stages)
-            or len(set(stages)) != len(stages)):
-        raise table.error("stages", 'must be a list of distinct stage ids like ["stage_1"]')
-    if stages and screening != PdfRules():
-        raise table.error("screening", "screening checks the call's documents; a stage "
-                                       "artifact has none")
-    return DocumentKind(
-        id=kind_id,
-        title_ko=title_ko,
-        title_en=title_en,
-        media_types=tuple(media_types),
-        max_size_bytes=max_size_mb * 1024 * 1024,
-        required=required,
-        per=per,
-        screening=screening,
-        stages=tuple(stages),
-    )
-
-
-def _read_stage(file: str, index: int, data: dict[str, Any]) -> Stage:
-    table = Table(file, f"stages[{index}]", data, STAGE_KEYS)
-    table.check_keys()
-    stage_id = table.slug("id", _ID_RE, "a lowercase identifier like written or stage_1")
-    if stage_id == CALL:
-        # "call" is what current_stage says before any stage; a stage with that id would be
-        # indistinguishable from it.
-        raise table.error("id", f'"{CALL}" is reserved for the open call')
-    title_ko = table.title("title_ko")
-    title_en = table.title("title_en")
-    review_opens = table.aware_datetime("review_opens")
-    review_closes = table.aware_datetime("review_closes")
-    if not review_opens < review_closes:
-        raise table.error("review_closes", "must be after review_opens")
-    artifacts_due = (table.aware_datetime("artifacts_due") if "artifacts_due" in table.data
-                     else None)
-    if artifacts_due is not None and not artifacts_due <= review_closes:
-        raise table.error("artifacts_due", "must not be after review_closes")
-    criteria = read_criteria(table)
-    decision = read_decision(table)
-    scoring = read_scoring(table, criteria)
-    if decision is not None and decision.rule == "majority":
-        # A majority stage's panel votes; scores and components would be ignored.
-        for key in ("scoring", "components"):
-            if key in table.data:
-                raise table.error(key, 'does not apply to decision = "majority" (the panel '
-                                       "votes)")
-    return Stage(stage_id, title_ko, title_en, review_opens, review_closes,
-                 criteria=criteria, decision=decision, scoring=scoring,
-                 artifacts_due=artifacts_due, components=read_components(table, scoring),
-                 disqualifications=read_disqualifications(table),
-                 publish_scores=table.boolean("publish_scores", False),
-                 disclose_panel=table.boolean("disclose_panel", False))
-
-
 def _read_nda(path: Path, data: Any) -> NdaTerms:
     file = path.name
     if not isinstance(data, dict):
@@ -438,13 +239,13 @@ def _read_programme(path: Path, data: dict[str, Any], sha256: str) -> ProgrammeD
         raise table.error("submission_deadline", "must be after submission_opens")
 
     kinds = tuple(
-        _read_document_kind(file, index, item)
+        read_document_kind(file, index, item)
         for index, item in enumerate(table.array_of_tables("document_kinds"))
     )
     _unique(file, "document_kinds", (kind.id for kind in kinds))
 
     stages = tuple(
-        _read_stage(file, index, item) for index, item in enumerate(table.array_of_tables("stages"))
+        read_stage(file, index, item) for index, item in enumerate(table.array_of_tables("stages"))
     )
     _unique(file, "stages", (stage.id for stage in stages))
     for index, stage in enumerate(stages):

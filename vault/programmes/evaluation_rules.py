@@ -10,12 +10,11 @@ Read as strictly as the rest of the definition: errors name the file, the field 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
 from vault.programmes.rules import Range, Scoring
-from vault.programmes.tables import DefinitionError, Table, is_korean
+from vault.programmes.tables import ID_RE, DefinitionError, Table, is_korean
 
 COMPONENT_KEYS = frozenset({"id", "title_ko", "title_en", "weight", "source", "scale"})
 DISQUALIFICATION_KEYS = frozenset(
@@ -32,7 +31,6 @@ MAX_IMPORT_SCALE = 1_000_000
 MAX_RETENTION_DAYS = 36_500
 MAX_NOTICE_DAYS = 3_650
 
-_ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -102,7 +100,7 @@ def read_components(stage: Table, scoring: Scoring | None) -> tuple[Component, .
     for index, item in enumerate(stage.array_of_tables("components")):
         table = Table(stage.file, stage.field(f"components[{index}]"), item, COMPONENT_KEYS)
         table.check_keys()
-        component_id = table.slug("id", _ID_RE, "a lowercase identifier like benchmark")
+        component_id = table.slug("id", ID_RE, "a lowercase identifier like benchmark")
         if any(known.id == component_id for known in components):
             raise table.error("id", f"duplicate id {component_id!r}")
         source = table.get("source")
@@ -149,7 +147,7 @@ def read_disqualifications(stage: Table) -> tuple[Disqualification, ...]:
         table = Table(stage.file, stage.field(f"disqualifications[{index}]"), item,
                       DISQUALIFICATION_KEYS)
         table.check_keys()
-        rule_id = table.slug("id", _ID_RE, "a lowercase identifier like from_scratch")
+        rule_id = table.slug("id", ID_RE, "a lowercase identifier like from_scratch")
         if any(known.id == rule_id for known in rules):
             raise table.error("id", f"duplicate id {rule_id!r}")
         rules.append(Disqualification(

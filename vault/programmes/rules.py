@@ -8,11 +8,10 @@ definition: errors name the file, the field and the problem.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from vault.programmes.tables import DefinitionError, Table, is_korean
+from vault.programmes.tables import ID_RE, DefinitionError, Table, is_korean
 
 #: Page sizes a rule may name, (width, height) in PDF points; either orientation matches.
 PAGE_SIZES: dict[str, tuple[float, float]] = {"A4": (595.276, 841.89), "Letter": (612.0, 792.0)}
@@ -40,7 +39,6 @@ EARLIEST_SUBMISSION = "earliest_submission"
 #: Upper bound of a score scale (a value beyond is a typo).
 MAX_SCALE = 1000
 
-_ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 #: How a stage decides who goes on: the ``keep`` best by score, ``eliminate`` the lowest,
 #: or a panel ``majority`` accepting (where "no selection" is possible).
@@ -220,7 +218,7 @@ def read_resources(file: str, data: Any) -> ResourceForm:
     for index, item in enumerate(models):
         model = Table(file, f"resources.gpu_models[{index}]", item, GPU_MODEL_KEYS)
         model.check_keys()
-        model_id = model.slug("id", _ID_RE, "a lowercase identifier like b200 or h100")
+        model_id = model.slug("id", ID_RE, "a lowercase identifier like b200 or h100")
         if any(known.id == model_id for known in read):
             raise model.error("id", f"duplicate id {model_id!r}")
         read.append(GpuModel(model_id, model.title("title"),
@@ -241,7 +239,7 @@ def read_criteria(stage: Table) -> tuple[Criterion, ...]:
     for index, item in enumerate(items):
         table = Table(stage.file, stage.field(f"criteria[{index}]"), item, CRITERION_KEYS)
         table.check_keys()
-        criterion_id = table.slug("id", _ID_RE, "a lowercase identifier like technology")
+        criterion_id = table.slug("id", ID_RE, "a lowercase identifier like technology")
         if any(known.id == criterion_id for known in criteria):
             raise table.error("id", f"duplicate id {criterion_id!r}")
         criteria.append(Criterion(

@@ -11,6 +11,9 @@ from typing import Any
 #: Titles are stored in ``String(300)`` columns.
 MAX_TITLE_LENGTH = 300
 
+#: Ids of document kinds, stages, criteria, components, rules and GPU models.
+ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
 
 class DefinitionError(ValueError):
     """A programme definition file is unreadable or invalid."""
