@@ -62,8 +62,11 @@ def test_the_template_lists_every_submission_with_an_empty_score(world):
     with world.session() as session:
         csv = world.imports(session).template(world.programme(session), STAGE, "user")
     lines = csv.splitlines()
-    assert lines[0] == "submission_id,consortium,score"
+    # With a byte order mark, so that a spreadsheet shows the Korean names; it imports as is.
+    assert lines[0] == "\ufeffsubmission_id,consortium,score"
     assert lines[1:] == [f"{_row(world, name)},{name}," for name in NAMES]
+    filled = csv.replace(",\r\n", ",50\r\n").encode("utf-8")
+    assert _import(world, filled).rows == len(NAMES)
 
 
 def test_a_filled_template_is_stored_sealed_with_its_sha256(world):

@@ -21,10 +21,11 @@ from vault.audit.service import Tag
 from vault.db import unit_of_work
 from vault.identity.models import ApiToken, Role, User
 from vault.nda.models import NdaAcceptance, NdaVersion
-from vault.nda.service import NdaService, NdaState, csv_cell, names_match
+from vault.nda.service import NdaService, NdaState, names_match
 from vault.policy.actions import Actor
 from vault.programmes.service import ProgrammeService
 from vault.settings import DEMO_MARKER
+from vault.spreadsheets import csv_cell
 
 CODE = "sovereign-ai-2025"
 PAGE = f"/nda/{CODE}"

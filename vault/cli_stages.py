@@ -9,8 +9,6 @@ is stored by a command that fails.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from collections.abc import Callable
@@ -27,10 +25,10 @@ from vault.evaluation.imports import MAX_BYTES, ComponentImports
 from vault.evaluation.retention import Retention
 from vault.evaluation.stages import StageRounds
 from vault.keys import KeyProviderError
-from vault.nda.service import csv_cell
 from vault.policy.actions import Action, Actor
 from vault.programmes.models import Programme
 from vault.runtime import Runtime
+from vault.spreadsheets import rows_csv
 
 
 def register(cli: click.Group, runtime: Callable[[], Runtime],
@@ -174,7 +172,7 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
                 finish(session)
         except DomainError as failure:
             raise error(str(failure)) from None
-        text = _csv(rows) if output_format == "csv" else json.dumps(
+        text = rows_csv(rows) if output_format == "csv" else json.dumps(
             rows, ensure_ascii=False, indent=2) + "\n"
         if output is None:
             click.echo(text, nl=False)
@@ -206,13 +204,3 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
         for name in done.shredded:
             click.echo(f"Shredded: {name}")
         click.echo(f"{len(done.notices)} notices, {len(done.shredded)} consortia shredded.")
-
-
-def _csv(rows: list[dict[str, str]]) -> str:
-    """Rows as CSV; every cell a spreadsheet shows as text, never evaluates."""
-    out = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\r\n")
-        writer.writeheader()
-        writer.writerows({key: csv_cell(value) for key, value in row.items()} for row in rows)
-    return out.getvalue()

@@ -44,11 +44,11 @@ from vault.evaluation.rounds import (
     state_of,
     user_names,
 )
-from vault.nda.service import csv_cell
 from vault.policy.actions import Actor
 from vault.programmes.definition import ProgrammeDefinition, Stage
 from vault.programmes.evaluation_rules import Component
 from vault.programmes.models import Programme
+from vault.spreadsheets import spreadsheet_csv
 
 #: The largest file accepted, in bytes, and the most data rows.
 MAX_BYTES = 1024 * 1024
@@ -92,12 +92,10 @@ class ComponentImports:
         """A CSV to fill in: ``submission_id,consortium,score`` with one row per submission in
         the stage and the score empty. Raises ``UnknownStage`` or ``UnknownComponent``."""
         self._component(programme, stage_id, component_id)
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(("submission_id", "consortium", "score"))
-        for submission in stage_submissions(self.session, programme, stage_id):
-            writer.writerow((str(submission.id), csv_cell(submission.consortium.name), ""))
-        return out.getvalue()
+        return spreadsheet_csv(
+            ("submission_id", "consortium", "score"),
+            ((str(submission.id), submission.consortium.name, "")
+             for submission in stage_submissions(self.session, programme, stage_id)))
 
     def import_csv(self, programme: Programme, stage_id: str, component_id: str, data: bytes,
                    filename: str, actor: Actor) -> ImportView:

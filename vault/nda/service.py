@@ -7,8 +7,6 @@ name is the signature; it is stored with the time, the client address and the us
 
 from __future__ import annotations
 
-import csv
-import io
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from vault.nda.models import NdaAcceptance, NdaVersion
 from vault.policy.actions import Actor
 from vault.programmes.definition import NdaTerms, ProgrammeDefinition
 from vault.programmes.models import Programme
+from vault.spreadsheets import spreadsheet_csv
 
 #: How an acceptance arrived.
 CHANNELS = ("web", "api")
@@ -37,11 +36,6 @@ _MAX_ADDRESS = 64
 _MAX_USER_AGENT = 300
 
 #: Korea Standard Time, for the CSV export read by the programme office.
-
-#: A spreadsheet evaluates a cell that starts with one of these as a formula (OWASP "CSV
-#: injection"); tab and carriage return are included because Excel strips them and then sees
-#: the next character.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 CSV_COLUMNS = ("name", "email", "status", "version", "accepted_at", "expires_at", "typed_name",
                "client_address", "user_agent")
@@ -107,12 +101,6 @@ def names_match(typed: str, display_name: str) -> bool:
     """Whether a typed signature is the account's name (case-insensitively, after
     ``normalise_name``)."""
     return normalise_name(typed).casefold() == normalise_name(display_name).casefold()
-
-
-def csv_cell(value: str) -> str:
-    """A cell that a spreadsheet shows as text, never evaluates: a leading formula character
-    gets a ``'`` in front of it."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 
@@ -273,20 +261,12 @@ class NdaService:
 
     def report_csv(self, actor: Actor, programme: Programme,
                    definition: ProgrammeDefinition) -> str:
-        """The report as CSV text for a spreadsheet, recording the export in the audit log.
-
-        The text starts with a byte order mark: Excel on Korean Windows reads a CSV without one
-        in the ANSI code page (CP949) and garbles every UTF-8 name; with it, Excel reads UTF-8.
-        Times are ISO 8601 in KST (+09:00), the programme office's time. Every cell that a
-        spreadsheet would evaluate as a formula is quoted as text (``csv_cell``).
-        """
+        """The report as CSV text for a spreadsheet (``vault.spreadsheets``), recording the
+        export in the audit log. Times are ISO 8601 in KST (+09:00), the programme office's
+        time."""
         rows = self.report(programme, definition)
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)  # RFC 4180: CRLF line ends, quotes where needed
-        writer.writerow(CSV_COLUMNS)
-        for row in rows:
-            writer.writerow([csv_cell(cell) for cell in row.cells()])
+        text = spreadsheet_csv(CSV_COLUMNS, (row.cells() for row in rows))
         self.audit.record(Tag.NDA_REPORT_EXPORTED, actor=actor, request=self.request,
                           target={"programme": programme.code, "rows": len(rows),
                                   "nda": definition.nda.sha256 if definition.nda else ""})
-        return "\ufeff" + buffer.getvalue()
+        return text

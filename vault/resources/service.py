@@ -8,8 +8,6 @@ authorised to read it. Values never go into logs, URLs or audit events.
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,7 +21,6 @@ from vault.consortia.models import Consortium
 from vault.crypto import FieldCipher
 from vault.documents.models import Submission, SubmissionState
 from vault.documents.service import DocumentService
-from vault.nda.service import csv_cell
 from vault.programmes.models import Programme
 from vault.programmes.rules import ResourceForm
 from vault.resources.errors import (
@@ -34,6 +31,7 @@ from vault.resources.errors import (
     InvalidResourceRequest,
 )
 from vault.resources.models import ResourceRequest
+from vault.spreadsheets import spreadsheet_csv
 
 _TABLE = ResourceRequest.__tablename__
 #: Sealed column → the name sealed into its associated data, and the value it holds.
@@ -247,29 +245,22 @@ class ResourceService:
 
     @staticmethod
     def totals_csv(totals: ResourceTotals, form: ResourceForm | None) -> str:
-        """The totals as CSV text for a spreadsheet: a ``request`` row per submission, then a
-        ``total`` row per GPU model and one for everything.
-
-        Starts with a byte order mark (Excel on Korean Windows reads UTF-8 only with one), and
-        every cell a spreadsheet would evaluate as a formula is quoted as text (``csv_cell``).
-        """
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)  # RFC 4180: CRLF line ends, quotes where needed
-        writer.writerow(CSV_COLUMNS)
+        """The totals as CSV text for a spreadsheet (``vault.spreadsheets``): a ``request`` row
+        per submission, then a ``total`` row per GPU model and one for everything."""
+        rows: list[list[str]] = []
         for row in totals.rows:
             values = row.values
             numbers = ([values.gpu_model or "", *(str(getattr(values, name))
                                                   for name in FIELDS[1:])]
                        if values is not None else ["", "", "", ""])
-            writer.writerow([csv_cell(cell) for cell in (
-                "request", row.submission.consortium.name, str(row.submission.id),
-                row.submission.state.value, "yes" if row.counted else "no", *numbers)])
+            rows.append(["request", row.submission.consortium.name, str(row.submission.id),
+                         row.submission.state.value, "yes" if row.counted else "no", *numbers])
         for model_id in model_order(totals.gpus_by_model, form):
-            writer.writerow(["total", "", "", "", "", model_id,
-                             str(totals.gpus_by_model.get(model_id, 0)), "", ""])
-        writer.writerow(["total", "", "", "", "", "", str(totals.gpu_total),
-                         str(totals.data_budget_krw), str(totals.talent_headcount)])
-        return "\ufeff" + buffer.getvalue()
+            rows.append(["total", "", "", "", "", model_id,
+                         str(totals.gpus_by_model.get(model_id, 0)), "", ""])
+        rows.append(["total", "", "", "", "", "", str(totals.gpu_total),
+                     str(totals.data_budget_krw), str(totals.talent_headcount)])
+        return spreadsheet_csv(CSV_COLUMNS, rows)
 
 
 def model_order(gpus: dict[str, int], form: ResourceForm | None) -> list[str]:

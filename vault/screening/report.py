@@ -9,8 +9,6 @@ name.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import uuid
 from collections.abc import Sequence
@@ -23,11 +21,11 @@ from sqlalchemy.orm import Session
 
 from vault.display import iso_kst
 from vault.documents.models import DocumentVersion, Submission, SubmissionState
-from vault.nda.service import csv_cell
 from vault.programmes.models import Programme
 from vault.screening.analysis import PdfFacts
 from vault.screening.checks import Finding
 from vault.screening.models import CheckResult, PdfAnalysis, ScreeningFinding, ScreeningRun
+from vault.spreadsheets import spreadsheet_csv
 
 if TYPE_CHECKING:
     from vault.screening.workflow import EventView, SubmissionWorkflow
@@ -167,18 +165,9 @@ def report_rows(session: Session, programme: Programme,
 
 
 def to_csv(rows: Sequence[dict[str, str]]) -> str:
-    """The report as CSV text for a spreadsheet.
-
-    It starts with a byte order mark (Excel on Korean Windows reads a CSV without one as CP949
-    and garbles UTF-8), and every cell a spreadsheet would evaluate as a formula is quoted as
-    text (``csv_cell``): file names and messages come from applicants.
-    """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)  # RFC 4180: CRLF line ends, quotes where needed
-    writer.writerow(REPORT_COLUMNS)
-    for row in rows:
-        writer.writerow([csv_cell(row.get(column, "")) for column in REPORT_COLUMNS])
-    return "\ufeff" + buffer.getvalue()
+    """The report as CSV text for a spreadsheet (``vault.spreadsheets``)."""
+    return spreadsheet_csv(REPORT_COLUMNS,
+                           ([row.get(column, "") for column in REPORT_COLUMNS] for row in rows))
 
 
 def to_json(programme: Programme, rows: Sequence[dict[str, str]]) -> str:

@@ -5,17 +5,15 @@ service (``stage:exported``, with the snapshot's SHA-256).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
 from flask import Response
 
 from vault.display import KST
-from vault.nda.service import csv_cell
 from vault.policy.actions import Action
 from vault.programmes.definition import Stage
 from vault.programmes.models import Programme
+from vault.spreadsheets import rows_csv
 from vault.web.context import actor, runtime
 from vault.web.stages import bp, imports_service, load_round, rounds_service
 
@@ -53,14 +51,7 @@ def _day() -> str:
 def export_csv(code: str, stage_id: str) -> Response:
     """The confirmed ranking as CSV for a spreadsheet (cells never evaluated as formulas)."""
     programme, stage, rows = export_rows(code, stage_id, "csv")
-    buffer = io.StringIO()
-    columns = list(rows[0]) if rows else []
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([csv_cell(row[column]) for column in columns])
-    # The BOM makes spreadsheet programs read the UTF-8 (Korean names) correctly.
-    return attachment(("\ufeff" + buffer.getvalue()).encode("utf-8"), "text/csv; charset=utf-8",
+    return attachment(rows_csv(rows).encode("utf-8"), "text/csv; charset=utf-8",
                       f"{programme.code}-{stage.id}-{_day()}.csv")
 
 
