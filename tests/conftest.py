@@ -19,13 +19,14 @@ from pathlib import Path
 
 import pyotp
 import pytest
+from argon2 import PasswordHasher, Type
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from tests.moto_server import CREDENTIALS, moto_s3_server
-from vault import migrate
+from vault import crypto, migrate
 from vault.app import create_app
 from vault.audit.models import AuditEvent
 from vault.db import make_engine, unit_of_work
@@ -57,6 +58,30 @@ class Clock:
     def advance(self, **delta: float) -> None:
         """Move the clock forward."""
         self.now += timedelta(**delta)
+
+
+#: argon2id at its cheapest, for the tests' own accounts. The vault's parameters cost about
+#: 40 ms a hash and as much a sign-in, thousands of times a run; the code is the same either
+#: way. ``real_password_hashing`` gives a test the vault's own parameters back.
+_CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, hash_len=32,
+                               salt_len=16, type=Type.ID)
+_REAL_HASHING = (crypto._PASSWORD_HASHER, crypto._DUMMY_HASH)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """Cheap argon2id parameters for the whole run (subprocesses keep the vault's own)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(crypto, "_PASSWORD_HASHER", _CHEAP_HASHER)
+        patch.setattr(crypto, "_DUMMY_HASH", _CHEAP_HASHER.hash("insecure-dummy-password"))
+        yield
+
+
+@pytest.fixture
+def real_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The vault's own argon2id parameters for one test."""
+    monkeypatch.setattr(crypto, "_PASSWORD_HASHER", _REAL_HASHING[0])
+    monkeypatch.setattr(crypto, "_DUMMY_HASH", _REAL_HASHING[1])
 
 
 def _pg_admin_url() -> str:

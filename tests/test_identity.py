@@ -47,7 +47,8 @@ def test_password_may_not_be_the_email_address():
         check_password_rules("someone.long@example.org", email="Someone.Long@example.org")
 
 
-def test_passwords_are_hashed_with_argon2id_at_least_the_asvs_minimum(runtime, make_user):
+def test_passwords_are_hashed_with_argon2id_at_least_the_asvs_minimum(
+        real_password_hashing, runtime, make_user):
     account = make_user(Role.APPLICANT)
     with unit_of_work(runtime.sessions) as session:
         stored = session.get(User, account.id).password_hash
