@@ -43,7 +43,8 @@ from vault.evaluation.models import (
     StageRound,
 )
 from vault.evaluation.ranking import Candidate, Outcome, Sheet, rank_stage
-from vault.evaluation.sheets import MAX_COMMENT, ScoreSheets
+from vault.evaluation.sheet_values import MAX_COMMENT
+from vault.evaluation.sheets import ScoreSheets
 from vault.identity.models import Role
 from vault.policy.actions import Action, Actor
 from vault.policy.errors import AccessDenied

@@ -42,7 +42,8 @@ from vault.consortia.service import ConsortiumService
 from vault.db import unit_of_work
 from vault.demo import DOMAIN, create_demo
 from vault.documents.models import Submission, SubmissionState
-from vault.evaluation.sheets import ScoreSheets, takes_vote
+from vault.evaluation.sheet_values import takes_vote
+from vault.evaluation.sheets import ScoreSheets
 from vault.identity.models import Role, User
 from vault.nda.service import NdaService
 from vault.policy.actions import Action, Actor

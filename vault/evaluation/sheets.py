@@ -18,12 +18,10 @@ submission not in the stage, a submitted sheet changed without a reopen.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,25 +29,17 @@ from sqlalchemy.orm import Session
 from vault.crypto import FieldCipher
 from vault.documents.models import Submission
 from vault.evaluation.errors import (
-    CommentTooLong,
     IncompleteSheet,
     InvalidReason,
-    InvalidVote,
     MissingVote,
     NoScoring,
     NotInStage,
     NotYourSheet,
-    OverallCommentTooLong,
     PanelClosed,
-    ScoreOutOfRange,
-    ScoresNotAccepted,
     SheetLocked,
     SheetNotSubmitted,
-    UnknownCriterion,
-    VoteNotAccepted,
 )
 from vault.evaluation.models import (
-    VOTE_KEY,
     RoundState,
     ScoreSheet,
     ScoreSheetRevision,
@@ -57,24 +47,17 @@ from vault.evaluation.models import (
     StageRound,
 )
 from vault.evaluation.ranking import Sheet
+from vault.evaluation.sheet_values import (
+    MAX_COMMENT,
+    SheetCipher,
+    ordered,
+    takes_scores,
+    takes_vote,
+    validate,
+)
 from vault.policy.actions import Actor
 from vault.programmes.definition import ProgrammeDefinition, Stage
 from vault.programmes.models import Programme
-
-#: The longest comment (per criterion, and overall) and reopen reason, in characters.
-MAX_COMMENT = 4000
-#: How a vote is spelled in the sealed JSON.
-_VOTES = {True: "accept", False: "reject"}
-
-
-def takes_scores(stage: Stage) -> bool:
-    """Whether the stage's sheets score its criteria."""
-    return stage.scoring is not None and bool(stage.criteria)
-
-
-def takes_vote(stage: Stage) -> bool:
-    """Whether the stage's sheets hold a vote: the stage is decided by a panel majority."""
-    return stage.decision is not None and stage.decision.rule == "majority"
 
 
 @dataclass(frozen=True)
@@ -131,6 +114,7 @@ class ScoreSheets:
                  definitions: Mapping[str, ProgrammeDefinition]) -> None:
         self.session = session
         self.cipher = cipher
+        self.values = SheetCipher(cipher)
         self.clock = clock
         self.definitions = definitions
 
@@ -154,7 +138,7 @@ class ScoreSheets:
         stage = self._sheet_stage(submission, stage_id)
         if reviewer.user_id is None:
             raise NotYourSheet()
-        clean_scores, clean_comments = self._validate(stage, scores, comments, overall_comment,
+        clean_scores, clean_comments = validate(stage, scores, comments, overall_comment,
                                                       vote)
         sheet = self.sheet(submission, stage_id, reviewer.user_id)
         now = self.clock()
@@ -168,10 +152,10 @@ class ScoreSheets:
             self._lock(sheet)
             if sheet.state is SheetState.SUBMITTED:
                 raise SheetLocked()
-        sheet.scores_sealed = self._seal_scores(ScoreSheet.__tablename__, sheet.id, clean_scores,
-                                                vote)
-        sheet.comments_sealed = self._seal_comments(ScoreSheet.__tablename__, sheet.id,
-                                                    clean_comments, str(overall_comment))
+        table = ScoreSheet.__tablename__
+        sheet.scores_sealed = self.values.seal_scores(table, sheet.id, clean_scores, vote)
+        sheet.comments_sealed = self.values.seal_comments(table, sheet.id, clean_comments,
+                                                          str(overall_comment))
         sheet.updated_at = now
         self.session.flush()
         return sheet
@@ -190,7 +174,8 @@ class ScoreSheets:
             raise SheetLocked()
         submission = self.session.get(Submission, sheet.submission_id)
         stage = self._sheet_stage(submission, sheet.stage)
-        scores, vote = self._open_scores(ScoreSheet.__tablename__, sheet.id, sheet.scores_sealed)
+        scores, vote = self.values.open_scores(ScoreSheet.__tablename__, sheet.id,
+                                               sheet.scores_sealed)
         missing = [criterion.id for criterion in stage.criteria if criterion.id not in scores]
         if takes_scores(stage) and missing:
             raise IncompleteSheet(missing)
@@ -221,15 +206,15 @@ class ScoreSheets:
             raise SheetNotSubmitted()
         self._check_panel_open(sheet.programme_id, sheet.stage)
         table = ScoreSheet.__tablename__
-        scores, vote = self._open_scores(table, sheet.id, sheet.scores_sealed)
-        comments, overall = self._open_comments(table, sheet.id, sheet.comments_sealed)
+        scores, vote = self.values.open_scores(table, sheet.id, sheet.scores_sealed)
+        comments, overall = self.values.open_comments(table, sheet.id, sheet.comments_sealed)
         history = ScoreSheetRevision.__tablename__
         entry = ScoreSheetRevision(id=uuid.uuid4(), sheet_id=sheet.id, revision=sheet.revision,
                                    submitted_at=sheet.submitted_at,
                                    reopened_by_id=officer.user_id,
                                    reopened_by_role=officer.role_name, reopened_at=self.clock())
-        entry.scores_sealed = self._seal_scores(history, entry.id, scores, vote)
-        entry.comments_sealed = self._seal_comments(history, entry.id, comments, overall)
+        entry.scores_sealed = self.values.seal_scores(history, entry.id, scores, vote)
+        entry.comments_sealed = self.values.seal_comments(history, entry.id, comments, overall)
         entry.reason_sealed = self.cipher.seal(history, "reason", entry.id, reason)
         self.session.add(entry)
         sheet.state = SheetState.DRAFT
@@ -270,13 +255,13 @@ class ScoreSheets:
         """The sheet with its scores, vote and comments opened (callers authorized to see
         it)."""
         table = ScoreSheet.__tablename__
-        scores, vote = self._open_scores(table, sheet.id, sheet.scores_sealed)
-        comments, overall = self._open_comments(table, sheet.id, sheet.comments_sealed)
+        scores, vote = self.values.open_scores(table, sheet.id, sheet.scores_sealed)
+        comments, overall = self.values.open_comments(table, sheet.id, sheet.comments_sealed)
         order = self._criterion_order(sheet)
         return SheetView(
             id=sheet.id, stage=sheet.stage, submission_id=sheet.submission_id,
             reviewer_id=sheet.reviewer_id, state=sheet.state,
-            scores=_ordered(scores, order), comments=_ordered(comments, order),
+            scores=ordered(scores, order), comments=ordered(comments, order),
             overall_comment=overall, revision=sheet.revision, created_at=sheet.created_at,
             updated_at=sheet.updated_at, submitted_at=sheet.submitted_at, vote=vote)
 
@@ -290,11 +275,11 @@ class ScoreSheets:
         order = self._criterion_order(sheet)
         views = []
         for entry in entries:
-            comments, overall = self._open_comments(table, entry.id, entry.comments_sealed)
-            scores, vote = self._open_scores(table, entry.id, entry.scores_sealed)
+            comments, overall = self.values.open_comments(table, entry.id, entry.comments_sealed)
+            scores, vote = self.values.open_scores(table, entry.id, entry.scores_sealed)
             views.append(RevisionView(
-                revision=entry.revision, vote=vote, scores=_ordered(scores, order),
-                comments=_ordered(comments, order), overall_comment=overall,
+                revision=entry.revision, vote=vote, scores=ordered(scores, order),
+                comments=ordered(comments, order), overall_comment=overall,
                 submitted_at=entry.submitted_at, reopened_by_id=entry.reopened_by_id,
                 reopened_by_role=entry.reopened_by_role, reopened_at=entry.reopened_at,
                 reason=self.cipher.open(table, "reason", entry.id, entry.reason_sealed)))
@@ -337,36 +322,6 @@ class ScoreSheets:
         if state is not None and state is not RoundState.OPEN:
             raise PanelClosed(stage=stage_id)
 
-    @staticmethod
-    def _validate(stage: Stage, scores: Mapping[str, object], comments: Mapping[str, object],
-                  overall_comment: object, vote: object
-                  ) -> tuple[dict[str, int], dict[str, str]]:
-        """The scores and the non-empty comments, checked against the stage (and the vote)."""
-        if vote is not None and not takes_vote(stage):
-            raise VoteNotAccepted(stage=stage.id)
-        if vote is not None and not isinstance(vote, bool):
-            raise InvalidVote()
-        if scores and not takes_scores(stage):
-            raise ScoresNotAccepted(stage=stage.id)
-        known = {criterion.id for criterion in stage.criteria}
-        scale = stage.scoring.scale if stage.scoring is not None else None
-        for criterion_id in (*scores, *comments):
-            if criterion_id not in known:
-                raise UnknownCriterion(stage.id, str(criterion_id)[:64])
-        for criterion_id, score in scores.items():
-            if scale is None or score not in scale:
-                raise ScoreOutOfRange(criterion_id, scale.minimum if scale else 0,
-                                      scale.maximum if scale else 0)
-        for criterion_id, comment in comments.items():
-            if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
-                raise CommentTooLong(criterion_id, MAX_COMMENT)
-        if not isinstance(overall_comment, str) or len(overall_comment) > MAX_COMMENT:
-            raise OverallCommentTooLong(limit=MAX_COMMENT)
-        # Every score passed ``score in scale``: a whole number (not a bool) on the scale.
-        return ({criterion_id: cast(int, score) for criterion_id, score in scores.items()},
-                {criterion_id: text for criterion_id, text in comments.items()
-                 if isinstance(text, str) and text.strip()})
-
     def _criterion_order(self, sheet: ScoreSheet) -> list[str]:
         programme = self.session.get(Programme, sheet.programme_id)
         definition = self.definitions.get(programme.code) if programme is not None else None
@@ -384,44 +339,3 @@ class ScoreSheets:
             .with_for_update(of=ScoreSheet)
             .execution_options(populate_existing=True)).one()
 
-    def _seal_scores(self, table: str, row_id: uuid.UUID, scores: Mapping[str, int],
-                     vote: bool | None = None) -> bytes:
-        # The vote lives in the scores column ({"vote": "accept"}): a text value, where
-        # scores are whole numbers, so the two never read as each other.
-        values: dict[str, object] = dict(scores)
-        if vote is not None:
-            values[VOTE_KEY] = _VOTES[vote]
-        return self.cipher.seal(table, "scores", row_id, _canonical(values))
-
-    def _seal_comments(self, table: str, row_id: uuid.UUID, comments: Mapping[str, str],
-                       overall: str) -> bytes:
-        text = _canonical({"criteria": dict(comments), "overall": overall})
-        return self.cipher.seal(table, "comments", row_id, text)
-
-    def _open_scores(self, table: str, row_id: uuid.UUID,
-                     sealed: bytes) -> tuple[dict[str, int], bool | None]:
-        """The scores and the vote (``None``: not cast)."""
-        scores: dict[str, int] = {}
-        vote = None
-        for key, value in json.loads(self.cipher.open(table, "scores", row_id, sealed)).items():
-            if key == VOTE_KEY and isinstance(value, str):
-                vote = {spelled: cast for cast, spelled in _VOTES.items()}[value]
-            else:
-                scores[key] = int(value)
-        return scores, vote
-
-    def _open_comments(self, table: str, row_id: uuid.UUID,
-                       sealed: bytes) -> tuple[dict[str, str], str]:
-        data = json.loads(self.cipher.open(table, "comments", row_id, sealed))
-        return dict(data["criteria"]), data["overall"]
-
-
-def _canonical(value: object) -> str:
-    """Sorted keys, no spaces, UTF-8 text: one spelling per value."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _ordered(values: Mapping[str, object], order: list[str]) -> dict:
-    """``values`` in the stage's criterion order (unknown keys last, sorted)."""
-    rank = {criterion_id: index for index, criterion_id in enumerate(order)}
-    return {key: values[key] for key in sorted(values, key=lambda k: (rank.get(k, len(rank)), k))}

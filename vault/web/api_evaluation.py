@@ -19,7 +19,8 @@ from vault.audit.service import Tag
 from vault.documents.models import Submission
 from vault.evaluation.errors import InvalidSheetRequest, SheetNotFound
 from vault.evaluation.models import ScoreSheet
-from vault.evaluation.sheets import MAX_COMMENT, SheetView
+from vault.evaluation.sheet_values import MAX_COMMENT
+from vault.evaluation.sheets import SheetView
 from vault.web.api import bp
 from vault.web.context import actor, audit, user
 from vault.web.evaluation import (

@@ -34,7 +34,8 @@ from vault.evaluation.errors import (
 )
 from vault.evaluation.listings import SheetListings
 from vault.evaluation.models import ScoreSheet
-from vault.evaluation.sheets import MAX_COMMENT, ScoreSheets, SheetView, takes_scores, takes_vote
+from vault.evaluation.sheet_values import MAX_COMMENT, takes_scores, takes_vote
+from vault.evaluation.sheets import ScoreSheets, SheetView
 from vault.policy.actions import Action
 from vault.programmes.definition import ProgrammeDefinition, Stage
 from vault.programmes.service import ProgrammeService
