@@ -45,8 +45,10 @@ run: $(STAMP)
 	VAULT_MODE=development VAULT_DATA_DIR=$(DATA_DIR) exec $(BIN)/gunicorn --workers 2 \
 		--worker-class gthread --threads 4 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
-## test: lint, then the suite on SQLite, then on PostgreSQL when one is reachable
-test: lint test-sqlite test-postgres
+## test: lint, then the suite on SQLite and on PostgreSQL (when one is reachable) side by side,
+## one pass per core; each pass's output is printed whole when it ends
+test: lint
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
