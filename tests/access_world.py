@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from tests.conftest import (
+    CALL_OPEN,
     Account,
     Clock,
     Team,
@@ -169,7 +170,7 @@ class World:
 @contextmanager
 def open_world(template_database: str, directory: Path) -> Iterator[World]:
     """The whole world on a production-mode app of its own (for a module-scoped fixture)."""
-    clock = Clock(datetime(2026, 12, 1, 1, 0, tzinfo=UTC))  # during the call
+    clock = Clock(CALL_OPEN)
     with shared_app(template_database, directory, clock) as application:
         yield build_world(application, clock)
 

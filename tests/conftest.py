@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import pyotp
 import pytest
@@ -44,6 +45,7 @@ TEST_SECRETS = {
     "VAULT_MASTER_KEY": "insecure-test-master-key-0123456789abcdef",
 }
 _counter = itertools.count()
+W = TypeVar("W")
 
 
 class Clock:
@@ -243,10 +245,14 @@ def settings(environ: dict[str, str]) -> Settings:
     return Settings.from_env(environ, testing=True)
 
 
+#: Where every test's clock starts: during the demo programme's call for applications.
+CALL_OPEN = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+
+
 @pytest.fixture
 def clock() -> Clock:
     """The app's clock, during the demo programme's call for applications."""
-    return Clock(datetime(2026, 12, 1, 1, 0, tzinfo=UTC))
+    return Clock(CALL_OPEN)
 
 
 class EnglishClient(FlaskClient):
@@ -284,6 +290,45 @@ def shared_app(template_database: str, directory: Path,
         settings = Settings.from_env(environ_for(url, make_data_dir(directory)), testing=True)
         with running_app(settings, clock) as application:
             yield application
+
+
+@dataclass(frozen=True)
+class Snapshot(Generic[W]):
+    """A world built once for a module: its database (to copy for each test), its data
+    directory (keys and blobs, to copy too), the clock's time when it was built and what the
+    builder returned (ids and accounts, no live objects)."""
+
+    database: str
+    data_dir: Path
+    now: datetime
+    world: W
+
+    @contextlib.contextmanager
+    def database_copy(self, directory: Path) -> Iterator[str]:
+        """A fresh copy of the world's database for one test."""
+        with database_copy(self.database, directory) as url:
+            yield url
+
+    def data_dir_copy(self, directory: Path) -> Path:
+        """A fresh copy of the world's data directory for one test."""
+        return Path(shutil.copytree(self.data_dir, directory / "instance"))
+
+
+@contextlib.contextmanager
+def snapshot(template_database: str, directory: Path,
+             build: Callable[[Runtime, Clock], W]) -> Iterator[Snapshot[W]]:
+    """Build a world on an app of its own in ``directory`` and keep it to be copied: a module
+    whose tests each change the same world builds it once, and each test starts from a copy
+    (override ``database_url`` and ``data_dir`` with ``Snapshot.database_copy`` and
+    ``Snapshot.data_dir_copy``, and set the test's clock to ``Snapshot.now``)."""
+    clock = Clock(CALL_OPEN)
+    with database_copy(template_database, directory, template=True) as url:
+        data_dir = make_data_dir(directory)
+        settings = Settings.from_env(environ_for(url, data_dir), testing=True)
+        with running_app(settings, clock) as application:
+            world = build(application.extensions["vault"], clock)
+        # The app's engine is disposed of: nothing holds the database open while it is copied.
+        yield Snapshot(url if PG_URL else str(directory / "vault.db"), data_dir, clock.now, world)
 
 
 @pytest.fixture
