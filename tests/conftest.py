@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pyotp
 import pytest
@@ -329,6 +329,34 @@ def snapshot(template_database: str, directory: Path,
             world = build(application.extensions["vault"], clock)
         # The app's engine is disposed of: nothing holds the database open while it is copied.
         yield Snapshot(url if PG_URL else str(directory / "vault.db"), data_dir, clock.now, world)
+
+
+def snapshot_fixtures(build: Callable[[Runtime, Clock], W]) -> tuple[Any, Any, Any, Any]:
+    """The fixtures a module needs to start each test from a copy of one world:
+    ``built, database_url, data_dir, world = snapshot_fixtures(build)`` at module level.
+    ``world`` is what ``build`` returned, with the test's clock set to the time it ended."""
+
+    @pytest.fixture(scope="module")
+    def built(template_database: str, tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[Snapshot[W]]:
+        with snapshot(template_database, tmp_path_factory.mktemp("world"), build) as made:
+            yield made
+
+    @pytest.fixture
+    def database_url(built: Snapshot[W], tmp_path: Path) -> Iterator[str]:
+        with built.database_copy(tmp_path) as url:
+            yield url
+
+    @pytest.fixture
+    def data_dir(built: Snapshot[W], tmp_path: Path) -> Path:
+        return built.data_dir_copy(tmp_path)
+
+    @pytest.fixture
+    def world(built: Snapshot[W], clock: Clock) -> W:
+        clock.now = built.now
+        return built.world
+
+    return built, database_url, data_dir, world
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from tests.conftest import Account, Clock, Team
+from tests.conftest import Account, Clock, Team, team_factory, user_factory
 from tests.reviewing import PROGRAMME, accept_nda, assign, enter_stage
 from vault.db import unit_of_work
 from vault.documents.models import Submission, SubmissionState
@@ -78,6 +78,13 @@ def build_world(runtime: Runtime, clock: Clock, make_user, make_team,
     other = make_team("Team Outsider").applicant
     return StageWorld(officer=officer, teams=teams, reviewers=reviewers, other_applicant=other,
                       stage=stage)
+
+
+def stage_world(runtime: Runtime, clock: Clock) -> StageWorld:
+    """``build_world`` with the test suite's account and team factories (a builder for
+    ``snapshot_fixtures``)."""
+    make_user = user_factory(runtime, clock)
+    return build_world(runtime, clock, make_user, team_factory(runtime, make_user))
 
 
 def component_csv(world: StageWorld, values: dict[str, str], *, header: str = "submission_id,score"

@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from tests.conftest import snapshot_fixtures
 from tests.reviewing import PROGRAMME
-from tests.stage_rounds import STAGE, StageWorld, build_world, component_csv
+from tests.stage_rounds import STAGE, component_csv, stage_world
 from vault.db import unit_of_work
 from vault.evaluation.models import ComponentImport
 from vault.identity.models import Role, User
@@ -29,9 +30,7 @@ def bearer(runtime, account) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "Accept-Language": "en"}
 
 
-@pytest.fixture
-def world(runtime, clock, make_user, make_team) -> StageWorld:
-    return build_world(runtime, clock, make_user, make_team)
+built, database_url, data_dir, world = snapshot_fixtures(stage_world)
 
 
 @pytest.fixture

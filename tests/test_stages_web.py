@@ -5,24 +5,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import (
     EnglishClient,
-    Snapshot,
     audit_events,
     csrf_from,
     sign_in,
-    snapshot,
-    team_factory,
-    user_factory,
+    snapshot_fixtures,
 )
 from tests.reviewing import PROGRAMME
-from tests.stage_rounds import STAGE, StageWorld, build_world, component_csv
+from tests.stage_rounds import STAGE, StageWorld, component_csv, stage_world
 from vault.db import unit_of_work
 from vault.documents.models import Submission
 from vault.evaluation.models import ComponentImport, StageDisqualification
@@ -38,36 +33,14 @@ NAMES = ("Reviewer Hong Gildong", "Reviewer Kim Minji")
 
 
 def _build(runtime, clock) -> StageWorld:
-    make_user = user_factory(runtime, clock)
-    made = build_world(runtime, clock, make_user, team_factory(runtime, make_user))
+    made = stage_world(runtime, clock)
     with unit_of_work(runtime.sessions) as session:
         for account, name in zip(made.reviewers, NAMES, strict=True):
             session.get(User, account.id).display_name = name
     return made
 
 
-@pytest.fixture(scope="module")
-def built(template_database, tmp_path_factory) -> Iterator[Snapshot[StageWorld]]:
-    """The world, built once; each test gets a copy."""
-    with snapshot(template_database, tmp_path_factory.mktemp("stages"), _build) as made:
-        yield made
-
-
-@pytest.fixture
-def database_url(built, tmp_path) -> Iterator[str]:
-    with built.database_copy(tmp_path) as url:
-        yield url
-
-
-@pytest.fixture
-def data_dir(built, tmp_path) -> Path:
-    return built.data_dir_copy(tmp_path)
-
-
-@pytest.fixture
-def world(built, clock) -> StageWorld:
-    clock.now = built.now
-    return built.world
+built, database_url, data_dir, world = snapshot_fixtures(_build)
 
 
 @pytest.fixture
