@@ -331,10 +331,13 @@ def snapshot(template_database: str, directory: Path,
         yield Snapshot(url if PG_URL else str(directory / "vault.db"), data_dir, clock.now, world)
 
 
-def snapshot_fixtures(build: Callable[[Runtime, Clock], W]) -> tuple[Any, Any, Any, Any]:
+def snapshot_fixtures(build: Callable[[Runtime, Clock], W],
+                      bind: Callable[[W, Runtime, Clock], W] | None = None
+                      ) -> tuple[Any, Any, Any, Any]:
     """The fixtures a module needs to start each test from a copy of one world:
     ``built, database_url, data_dir, world = snapshot_fixtures(build)`` at module level.
-    ``world`` is what ``build`` returned, with the test's clock set to the time it ended."""
+    ``world`` is what ``build`` returned, with the test's clock set to the time it ended; a
+    world that holds the runtime or the clock is given the test's own by ``bind``."""
 
     @pytest.fixture(scope="module")
     def built(template_database: str, tmp_path_factory: pytest.TempPathFactory
@@ -352,9 +355,11 @@ def snapshot_fixtures(build: Callable[[Runtime, Clock], W]) -> tuple[Any, Any, A
         return built.data_dir_copy(tmp_path)
 
     @pytest.fixture
-    def world(built: Snapshot[W], clock: Clock) -> W:
+    def world(built: Snapshot[W], clock: Clock, request: pytest.FixtureRequest) -> W:
         clock.now = built.now
-        return built.world
+        if bind is None:
+            return built.world
+        return bind(built.world, request.getfixturevalue("runtime"), clock)
 
     return built, database_url, data_dir, world
 

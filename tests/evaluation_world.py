@@ -10,6 +10,7 @@ teams whatever the noise, so the expected survivors of each stage can be written
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
-from tests.conftest import Account, Clock, Team
+from tests.conftest import Account, Clock, Team, team_factory, user_factory
 from tests.reviewing import PROGRAMME, accept_nda
 from vault.assignments.models import Assignment
 from vault.db import unit_of_work
@@ -60,6 +61,16 @@ class EvaluationWorld:
     panels: dict[str, list[Account]] = field(default_factory=dict)
     # A fixed seed: the same scores on every run (not a secret).
     rng: random.Random = field(default_factory=lambda: random.Random(SEED))  # noqa: S311
+
+    def bound(self, runtime: Runtime, clock: Clock) -> EvaluationWorld:
+        """A copy on another runtime and clock (a test's copy of a snapshot), with its own
+        panels and the random generator where this one stands."""
+        rng = random.Random()  # noqa: S311 - seeded test scores, not a secret
+        rng.setstate(self.rng.getstate())
+        return dataclasses.replace(self, runtime=runtime, clock=clock,
+                                   make_user=user_factory(runtime, clock),
+                                   panels={stage: list(panel)
+                                           for stage, panel in self.panels.items()}, rng=rng)
 
     @property
     def definition(self):
@@ -195,6 +206,20 @@ class EvaluationWorld:
         """Close, confirm and publish the stage as the officer."""
         for method in ("close", "confirm", "publish"):
             self.act(method, stage_id)
+
+
+def world_of(names: Sequence[str] = TEAM_NAMES, prepare=None):
+    """A builder for ``snapshot_fixtures``: ``build_world`` of ``names`` with the suite's
+    factories, then ``prepare(world)``."""
+
+    def build(runtime: Runtime, clock: Clock) -> EvaluationWorld:
+        make_user = user_factory(runtime, clock)
+        world = build_world(runtime, clock, make_user, team_factory(runtime, make_user), names)
+        if prepare is not None:
+            prepare(world)
+        return world
+
+    return build
 
 
 def build_world(runtime: Runtime, clock: Clock, make_user, make_team,

@@ -12,8 +12,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select, text
 
-from tests.conftest import audit_events
-from tests.evaluation_world import actor, build_world
+from tests.conftest import audit_events, snapshot_fixtures
+from tests.evaluation_world import EvaluationWorld, actor, world_of
 from vault.audit.service import Tag
 from vault.evaluation.errors import ImportInvalid, RoundConfirmed, UnknownComponent
 from vault.evaluation.models import ComponentImport, RoundState, StageRound
@@ -23,14 +23,15 @@ STAGE = "stage_1"
 NAMES = ("Baekdu", "Dokdo", "Eunha")
 
 
-@pytest.fixture
-def world(runtime, clock, make_user, make_team):
-    world = build_world(runtime, clock, make_user, make_team, NAMES)
+def _in_stage(world) -> None:
     with world.session() as session:
         for name in NAMES:
             world.submission(session, name).stage = STAGE
     world.in_window(STAGE)
-    return world
+
+
+built, database_url, data_dir, world = snapshot_fixtures(
+    world_of(NAMES, _in_stage), EvaluationWorld.bound)
 
 
 def _import(world, data: bytes, component: str = "benchmark", filename: str = "bench.csv"):

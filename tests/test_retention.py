@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import audit_events
-from tests.evaluation_world import PRESENTATION, SIX, actor, build_world
+from tests.conftest import audit_events, snapshot_fixtures
+from tests.evaluation_world import PRESENTATION, SIX, EvaluationWorld, actor, world_of
 from vault.audit.service import Tag
 from vault.consortia.models import Consortium
 from vault.evaluation.errors import NotACandidate
@@ -19,13 +19,14 @@ from vault.evaluation.retention import Retention
 from vault.policy.actions import Actor
 
 
-@pytest.fixture
-def world(runtime, clock, make_user, make_team):
+def _concluded_presentation(world) -> None:
     """Six teams through the presentation: Hanbit is out, its schedule set."""
-    world = build_world(runtime, clock, make_user, make_team, SIX)
     world.scored("presentation", PRESENTATION)
     world.conclude("presentation")
-    return world
+
+
+built, database_url, data_dir, world = snapshot_fixtures(
+    world_of(SIX, _concluded_presentation), EvaluationWorld.bound)
 
 
 def _run(world):

@@ -13,8 +13,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from tests.conftest import audit_events
-from tests.evaluation_world import PRESENTATION, SIX, actor, build_world
+from tests.conftest import audit_events, snapshot_fixtures
+from tests.evaluation_world import PRESENTATION, SIX, EvaluationWorld, actor, world_of
 from vault.audit.service import Tag
 from vault.evaluation.errors import (
     AlreadyDisqualified,
@@ -47,11 +47,8 @@ from vault.evaluation.sheets import ScoreSheets
 from vault.policy.actions import Action
 from vault.policy.errors import AccessDenied
 
-
-@pytest.fixture
-def world(runtime, clock, make_user, make_team):
-    world = build_world(runtime, clock, make_user, make_team, SIX)
-    return world
+built, database_url, data_dir, world = snapshot_fixtures(
+    world_of(SIX), EvaluationWorld.bound)
 
 
 def _move(world, names, stage_id):

@@ -9,11 +9,10 @@ import io
 import json
 import stat
 
-import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import audit_events
-from tests.evaluation_world import PRESENTATION, SIX, build_world
+from tests.conftest import audit_events, snapshot_fixtures
+from tests.evaluation_world import PRESENTATION, SIX, EvaluationWorld, world_of
 from vault.audit.service import Tag
 from vault.cli import cli
 from vault.evaluation.models import ComponentImport, RetentionSchedule
@@ -29,11 +28,8 @@ def stage(app, command: str, stage_id: str, *extra: str):
     return invoke(app, "stage", command, "--programme", PROGRAMME, "--stage", stage_id, *extra)
 
 
-@pytest.fixture
-def world(runtime, clock, make_user, make_team):
-    world = build_world(runtime, clock, make_user, make_team, SIX)
-    world.scored("presentation", PRESENTATION)
-    return world
+built, database_url, data_dir, world = snapshot_fixtures(
+    world_of(SIX, lambda world: world.scored("presentation", PRESENTATION)), EvaluationWorld.bound)
 
 
 def test_the_operator_closes_confirms_publishes_and_exports(app, world, tmp_path):
