@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import audit_events as events
-from tests.conftest import csrf_from, sign_in
+from tests.conftest import csrf_from, sign_in, snapshot_fixtures, team_factory, user_factory
 from tests.test_screening_corpus_findings import CASES, PARTNERS, PROGRAMME, build
 from vault.conflicts.models import Conflict, ConflictSource, ConflictStatus
 from vault.db import unit_of_work
@@ -23,12 +23,15 @@ COMPLETE, OVER_LIMIT = CASES[0], CASES[4]
 OVERVIEW = f"/screening/{PROGRAMME}"
 
 
-@pytest.fixture
-def world(runtime, make_team):
+def _build(runtime, clock):
     """Two submitted consortia (one valid, one over the page limit) and one still a draft."""
+    make_team = team_factory(runtime, user_factory(runtime, clock))
     return {"valid": build(runtime, make_team, COMPLETE, 0),
             "long": build(runtime, make_team, OVER_LIMIT, 1),
             "draft": make_team("Draft Only Consortium")}
+
+
+built, database_url, data_dir, world = snapshot_fixtures(_build)
 
 
 @pytest.fixture
