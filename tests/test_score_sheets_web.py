@@ -11,7 +11,16 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import Account, audit_events, csrf_from, sign_in
+from tests.conftest import (
+    Account,
+    Team,
+    audit_events,
+    csrf_from,
+    sign_in,
+    snapshot_fixtures,
+    team_factory,
+    user_factory,
+)
 from tests.reviewing import PROGRAMME, accept_nda, assign, enter_stage, ready_reviewer
 from vault.audit.service import Tag
 from vault.conflicts.models import Conflict, ConflictSource, ConflictStatus
@@ -57,14 +66,24 @@ def _signed_in(app, account: Account, clock):
     return client
 
 
-@pytest.fixture
-def team(make_team):
-    return make_team("Team Alpha")
+def _build(runtime, clock) -> tuple[Team, Account]:
+    """Team Alpha in the written stage, and a reviewer ready to score it."""
+    make_user = user_factory(runtime, clock)
+    team = team_factory(runtime, make_user)("Team Alpha")
+    return team, ready_reviewer(runtime, make_user, clock, team)
+
+
+built, database_url, data_dir, world = snapshot_fixtures(_build)
 
 
 @pytest.fixture
-def reviewer(runtime, make_user, clock, team) -> Account:
-    return ready_reviewer(runtime, make_user, clock, team)
+def team(world) -> Team:
+    return world[0]
+
+
+@pytest.fixture
+def reviewer(world) -> Account:
+    return world[1]
 
 
 @pytest.fixture
