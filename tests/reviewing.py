@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from pypdf import PdfReader
 
-from tests.conftest import Account, Clock, Team
+from tests.conftest import Account, Clock, Team, team_factory, user_factory
 from tests.test_watermark import Page, make_pdf
 from vault.assignments.models import Assignment
 from vault.db import unit_of_work
@@ -68,3 +68,10 @@ def ready_reviewer(runtime: Runtime, make_user, clock: Clock, team: Team,
     assign(runtime, reviewer, team, stage)
     return reviewer
 
+
+def team_and_reviewer(runtime: Runtime, clock: Clock) -> tuple[Team, Account]:
+    """Team Alpha in the written stage and a reviewer ready to score it (a builder for
+    ``snapshot_fixtures``)."""
+    make_user = user_factory(runtime, clock)
+    team = team_factory(runtime, make_user)("Team Alpha")
+    return team, ready_reviewer(runtime, make_user, clock, team)

@@ -9,8 +9,8 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import Account, audit_events, csrf_from, sign_in
-from tests.reviewing import accept_nda, enter_stage, ready_reviewer
+from tests.conftest import Account, Team, audit_events, csrf_from, sign_in, snapshot_fixtures
+from tests.reviewing import accept_nda, enter_stage, ready_reviewer, team_and_reviewer
 from vault.audit.service import Tag
 from vault.conflicts.models import Conflict, ConflictSource, ConflictStatus
 from vault.db import unit_of_work
@@ -54,14 +54,17 @@ def _count(runtime) -> int:
         return session.scalar(select(func.count()).select_from(ScoreSheet))
 
 
-@pytest.fixture
-def team(make_team):
-    return make_team("Team Alpha")
+built, database_url, data_dir, world = snapshot_fixtures(team_and_reviewer)
 
 
 @pytest.fixture
-def reviewer(runtime, make_user, clock, team) -> Account:
-    return ready_reviewer(runtime, make_user, clock, team)
+def team(world) -> Team:
+    return world[0]
+
+
+@pytest.fixture
+def reviewer(world) -> Account:
+    return world[1]
 
 
 @pytest.fixture

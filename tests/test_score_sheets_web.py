@@ -18,10 +18,15 @@ from tests.conftest import (
     csrf_from,
     sign_in,
     snapshot_fixtures,
-    team_factory,
-    user_factory,
 )
-from tests.reviewing import PROGRAMME, accept_nda, assign, enter_stage, ready_reviewer
+from tests.reviewing import (
+    PROGRAMME,
+    accept_nda,
+    assign,
+    enter_stage,
+    ready_reviewer,
+    team_and_reviewer,
+)
 from vault.audit.service import Tag
 from vault.conflicts.models import Conflict, ConflictSource, ConflictStatus
 from vault.db import unit_of_work
@@ -66,14 +71,7 @@ def _signed_in(app, account: Account, clock):
     return client
 
 
-def _build(runtime, clock) -> tuple[Team, Account]:
-    """Team Alpha in the written stage, and a reviewer ready to score it."""
-    make_user = user_factory(runtime, clock)
-    team = team_factory(runtime, make_user)("Team Alpha")
-    return team, ready_reviewer(runtime, make_user, clock, team)
-
-
-built, database_url, data_dir, world = snapshot_fixtures(_build)
+built, database_url, data_dir, world = snapshot_fixtures(team_and_reviewer)
 
 
 @pytest.fixture
