@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import json
 import os
@@ -319,8 +320,7 @@ def snapshot(template_database: str, directory: Path,
              build: Callable[[Runtime, Clock], W]) -> Iterator[Snapshot[W]]:
     """Build a world on an app of its own in ``directory`` and keep it to be copied: a module
     whose tests each change the same world builds it once, and each test starts from a copy
-    (override ``database_url`` and ``data_dir`` with ``Snapshot.database_copy`` and
-    ``Snapshot.data_dir_copy``, and set the test's clock to ``Snapshot.now``)."""
+    (``snapshot_fixtures`` makes the fixtures that do so)."""
     clock = Clock(CALL_OPEN)
     with database_copy(template_database, directory, template=True) as url:
         data_dir = make_data_dir(directory)
@@ -337,7 +337,8 @@ def snapshot_fixtures(build: Callable[[Runtime, Clock], W],
     """The fixtures a module needs to start each test from a copy of one world:
     ``built, database_url, data_dir, world = snapshot_fixtures(build)`` at module level.
     ``world`` is what ``build`` returned, with the test's clock set to the time it ended; a
-    world that holds the runtime or the clock is given the test's own by ``bind``."""
+    world that holds the runtime or the clock is given the test's own by ``bind``, which copies
+    what a test may change."""
 
     @pytest.fixture(scope="module")
     def built(template_database: str, tmp_path_factory: pytest.TempPathFactory
@@ -358,7 +359,7 @@ def snapshot_fixtures(build: Callable[[Runtime, Clock], W],
     def world(built: Snapshot[W], clock: Clock, request: pytest.FixtureRequest) -> W:
         clock.now = built.now
         if bind is None:
-            return built.world
+            return copy.deepcopy(built.world)  # what one test changes, the next never sees
         return bind(built.world, request.getfixturevalue("runtime"), clock)
 
     return built, database_url, data_dir, world

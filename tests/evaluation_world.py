@@ -10,6 +10,7 @@ teams whatever the noise, so the expected survivors of each stage can be written
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import random
 import uuid
@@ -64,13 +65,13 @@ class EvaluationWorld:
 
     def bound(self, runtime: Runtime, clock: Clock) -> EvaluationWorld:
         """A copy on another runtime and clock (a test's copy of a snapshot), with its own
-        panels and the random generator where this one stands."""
+        teams, panels and random generator, the generator where this one stands."""
         rng = random.Random()  # noqa: S311 - seeded test scores, not a secret
         rng.setstate(self.rng.getstate())
         return dataclasses.replace(self, runtime=runtime, clock=clock,
                                    make_user=user_factory(runtime, clock),
-                                   panels={stage: list(panel)
-                                           for stage, panel in self.panels.items()}, rng=rng)
+                                   teams=copy.deepcopy(self.teams),
+                                   panels=copy.deepcopy(self.panels), rng=rng)
 
     @property
     def definition(self):
