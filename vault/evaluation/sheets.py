@@ -138,8 +138,7 @@ class ScoreSheets:
         stage = self._sheet_stage(submission, stage_id)
         if reviewer.user_id is None:
             raise NotYourSheet()
-        clean_scores, clean_comments = validate(stage, scores, comments, overall_comment,
-                                                      vote)
+        clean_scores, clean_comments = validate(stage, scores, comments, overall_comment, vote)
         sheet = self.sheet(submission, stage_id, reviewer.user_id)
         now = self.clock()
         if sheet is None:
