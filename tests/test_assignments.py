@@ -12,8 +12,17 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import select
 
+from tests.conftest import (
+    Account,
+    Team,
+    csrf_from,
+    pdf_bytes,
+    sign_in,
+    snapshot_fixtures,
+    team_factory,
+    user_factory,
+)
 from tests.conftest import audit_events as _events
-from tests.conftest import csrf_from, pdf_bytes, sign_in
 from vault.assignments import errors as assignment_errors
 from vault.assignments.models import Assignment
 from vault.cli import cli
@@ -78,19 +87,30 @@ def _sanction(runtime, user_id, day: date) -> None:
         session.add(Sanction(user_id=user_id, imposed_on=day, reason_sealed=b"sealed-elsewhere"))
 
 
-@pytest.fixture
-def alpha(make_team):
-    return make_team("Team Alpha")
+def _build(runtime, clock) -> tuple[Team, Team, Account]:
+    """Team Alpha, Team Beta and a programme officer with a second factor."""
+    make_user = user_factory(runtime, clock)
+    make_team = team_factory(runtime, make_user)
+    return (make_team("Team Alpha"), make_team("Team Beta", partners=("Beta Institute",)),
+            make_user(Role.OFFICER, mfa=True))
+
+
+built, database_url, data_dir, world = snapshot_fixtures(_build)
 
 
 @pytest.fixture
-def beta(make_team):
-    return make_team("Team Beta", partners=("Beta Institute",))
+def alpha(world) -> Team:
+    return world[0]
 
 
 @pytest.fixture
-def officer(make_user):
-    return make_user(Role.OFFICER, mfa=True)
+def beta(world) -> Team:
+    return world[1]
+
+
+@pytest.fixture
+def officer(world) -> Account:
+    return world[2]
 
 
 @pytest.fixture
