@@ -35,8 +35,6 @@ _MAX_TYPED_NAME = 200
 _MAX_ADDRESS = 64
 _MAX_USER_AGENT = 300
 
-#: Korea Standard Time, for the CSV export read by the programme office.
-
 CSV_COLUMNS = ("name", "email", "status", "version", "accepted_at", "expires_at", "typed_name",
                "client_address", "user_agent")
 
@@ -101,7 +99,6 @@ def names_match(typed: str, display_name: str) -> bool:
     """Whether a typed signature is the account's name (case-insensitively, after
     ``normalise_name``)."""
     return normalise_name(typed).casefold() == normalise_name(display_name).casefold()
-
 
 
 class NdaService:
