@@ -87,7 +87,15 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
             app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies,
             x_host=settings.trusted_proxies,
         )
-    app.extensions["vault"] = Runtime.build(settings, clock=clock)
+    runtime = Runtime.build(settings, clock=clock)
+    try:
+        # Every process that serves or operates the vault proves its keys first: a wrong master
+        # key would otherwise answer every download with a 500 and a false integrity alarm.
+        runtime.verify_keys()
+    except BaseException:
+        runtime.engine.dispose()
+        raise
+    app.extensions["vault"] = runtime
 
     app.request_class = VaultRequest
     csrf.init_app(app)

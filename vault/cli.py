@@ -87,7 +87,7 @@ def _create_app() -> Flask:
 
     try:
         return create_app(Settings.from_env())
-    except (SettingsError, DefinitionError, PolicyError) as error:
+    except (SettingsError, DefinitionError, PolicyError, KeyProviderError) as error:
         # Flask prints a full traceback for other exceptions, even for ``vault --help``.
         raise StartupError(str(error)) from None
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from vault.audit.checkpoints import LogIdentity, load_log_identity
@@ -17,6 +19,7 @@ from vault.documents.service import DocumentService
 from vault.identity.service import IdentityService, ThrottlePolicy
 from vault.keys import KeyProvider
 from vault.keys.keyring import KeyringProvider
+from vault.keys.service import KeyService
 from vault.policy.engine import PolicyEngine
 from vault.policy.service import Authorizer, DenialRecorder
 from vault.programmes.definition import ProgrammeDefinition, load_definitions
@@ -72,6 +75,25 @@ class Runtime:
             policy=PolicyEngine.load(settings.policies_dir),
             clock=clock,
         )
+
+    def verify_keys(self) -> None:
+        """Refuse to start unless the key provider opens the keys the database depends on
+        (``KeyService.verify_provider``); raises ``KeyProviderError`` naming the problem.
+
+        Writes nothing: a SQLite file that does not exist yet is not created, and a database
+        that is unreachable or not yet migrated leaves only the provider's own check (the
+        health check and ``vault init`` report those).
+        """
+        database = self.engine.url.database
+        if self.engine.dialect.name == "sqlite" and database and not Path(database).exists():
+            self.keys.verify()
+            return
+        try:
+            with self.sessions() as session:
+                KeyService(session, keys=self.keys, clock=self.clock).verify_provider()
+                session.rollback()
+        except (OperationalError, ProgrammingError):
+            self.keys.verify()
 
     def documents(self, session: Session) -> DocumentService:
         """The document store on ``session``."""

@@ -40,6 +40,10 @@ class KeyProvider(Protocol):
         """Prove the provider works with its configuration (creating an empty keyring on first
         use); raises ``KeyProviderError`` naming what is wrong."""
 
+    def verify(self) -> None:
+        """Prove the configuration opens what already exists, writing nothing (the keyring's
+        canary, an HSM log-in); raises ``KeyProviderError`` naming what is wrong."""
+
     def ensure(self, key_id: str) -> int:
         """Create the key with version 1 if it does not exist; return its current version.
 

@@ -102,9 +102,13 @@ class KeyringProvider:
         sealed = entry["versions"].get(str(version))
         if sealed is None:
             raise UnknownKey(f"no version {version} of key {key_id}")
-        return crypto.open_field(
-            self._master, base64.b64decode(sealed), self._context(key_id, version)
-        )
+        try:
+            return crypto.open_field(
+                self._master, base64.b64decode(sealed), self._context(key_id, version)
+            )
+        except crypto.DecryptionError:
+            raise UnwrapError(f"the master key (VAULT_MASTER_KEY) does not open {key_id} "
+                              f"v{version} in {self.path}") from None
 
     def _new_version(self, data: dict[str, Any], key_id: str) -> int:
         entry = data["keys"].setdefault(key_id, {"destroyed": False, "versions": {}})
@@ -128,6 +132,19 @@ class KeyringProvider:
                     self._master, CANARY, self._context("canary", 0))).decode()
                 self._save(data)
                 return
+        self._open_canary(canary)
+
+    def verify(self) -> None:
+        """Prove the master key opens the keyring's canary, if there is a keyring; writes
+        nothing (start-up must not create a keyring beside a database that needs another)."""
+        if not self.path.exists():
+            return
+        with self._locked(exclusive=False):
+            canary = self._load().get("canary")
+        if canary is not None:
+            self._open_canary(canary)
+
+    def _open_canary(self, canary: str) -> None:
         try:
             crypto.open_field(self._master, base64.b64decode(canary),
                               self._context("canary", 0))

@@ -155,6 +155,10 @@ class Pkcs11KeyProvider:
         with self._session():
             pass
 
+    def verify(self) -> None:
+        """The same log-in as :meth:`check`: it writes nothing to the token."""
+        self.check()
+
     def rotate(self, key_id: str) -> int:
         """Add a new version and make it current; returns it.
 

@@ -20,7 +20,14 @@ from sqlalchemy.orm import Session
 from vault.consortia.models import Consortium
 from vault.crypto import content
 from vault.documents.models import Document, DocumentVersion, Submission
-from vault.keys import KeyDestroyed, KeyInUse, KeyProvider, UnknownKey
+from vault.keys import (
+    KeyDestroyed,
+    KeyInUse,
+    KeyProvider,
+    KeyProviderError,
+    UnknownKey,
+    UnwrapError,
+)
 
 #: Rows rewrapped per transaction: an interrupted rewrap loses at most one batch of work.
 REWRAP_BATCH = 200
@@ -109,6 +116,57 @@ class KeyService:
             .order_by(DocumentVersion.id).limit(limit)
         ))
 
+    def verify_provider(self) -> None:
+        """Prove the key provider opens the keys the database depends on, reading only.
+
+        First the provider's own check (the keyring's canary, an HSM log-in), then, for each
+        consortium key that wraps a data key of a consortium not shredded, one of those data
+        keys unwrapped: a wrong master key, a keyring that lost keys or an HSM token without the
+        key handles is found here, at start-up, instead of as a 500 and a false integrity alarm
+        on the first download. A key the provider reports destroyed passes: a shred interrupted
+        between the provider and the database still leaves documents shown as shredded.
+        Raises ``KeyProviderError`` naming the provider, the key and what to check.
+        """
+        self.keys.verify()
+        key_ids = self.session.scalars(
+            select(DocumentVersion.key_id).distinct()
+            .join(Document, Document.id == DocumentVersion.document_id)
+            .join(Submission, Submission.id == Document.submission_id)
+            .join(Consortium, Consortium.id == Submission.consortium_id)
+            .where(Consortium.shredded_at.is_(None))
+        ).all()
+        for key_id in sorted(key_ids):
+            row = self.session.scalars(
+                select(DocumentVersion).where(DocumentVersion.key_id == key_id)
+                .order_by(DocumentVersion.id).limit(1)).one()
+            try:
+                self.keys.unwrap(row.key_id, row.key_version, row.wrapped_key,
+                                 self._context(row))
+            except KeyDestroyed:
+                continue
+            except UnknownKey as error:
+                count = self.session.scalar(select(func.count()).select_from(DocumentVersion)
+                                            .where(DocumentVersion.key_id == key_id))
+                raise KeyProviderError(
+                    f"The key provider ({self.keys.name}) has no {key_id} "
+                    f"v{row.key_version} ({error}), which {count} data key(s) in the database "
+                    "need: check VAULT_KEY_PROVIDER and the keyring file or HSM token.") from None
+            except UnwrapError as error:
+                raise KeyProviderError(
+                    f"The key provider ({self.keys.name}) does not open the data keys wrapped "
+                    f"under {key_id} v{row.key_version} ({error}): check VAULT_MASTER_KEY and "
+                    "the keyring file or HSM token.") from None
+
+    def _context(self, row: DocumentVersion) -> bytes:
+        """The encryption context a version's data key is wrapped with."""
+        document = self.session.get(Document, row.document_id)
+        submission = self.session.get(Submission, document.submission_id)
+        consortium = submission.consortium
+        return content.content_context(
+            programme=consortium.programme.code, consortium_id=consortium.id,
+            document_id=document.id, version=row.version, format_version=row.format_version,
+        )
+
     def rewrap_batch(self, limit: int = REWRAP_BATCH) -> int:
         """Rewrap up to ``limit`` data keys under their key's current version; returns how many.
 
@@ -120,13 +178,7 @@ class KeyService:
             row = self.session.get(DocumentVersion, version_id)
             if row is None:
                 continue
-            document = self.session.get(Document, row.document_id)
-            submission = self.session.get(Submission, document.submission_id)
-            consortium = submission.consortium
-            context = content.content_context(
-                programme=consortium.programme.code, consortium_id=consortium.id,
-                document_id=document.id, version=row.version, format_version=row.format_version,
-            )
+            context = self._context(row)
             target = self.keys.current_version(row.key_id)
             data_key = self.keys.unwrap(row.key_id, row.key_version, row.wrapped_key, context)
             row.wrapped_key = self.keys.wrap(row.key_id, target, data_key, context)
