@@ -42,8 +42,8 @@ run: $(STAMP)
 	@cat $(DATA_DIR)/demo-credentials.txt
 	@echo
 	@echo "Serving the vault on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
-	VAULT_MODE=development VAULT_DATA_DIR=$(DATA_DIR) exec $(BIN)/gunicorn --workers 2 \
-		--worker-class gthread --threads 4 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+	VAULT_MODE=development VAULT_DATA_DIR=$(DATA_DIR) exec $(BIN)/gunicorn \
+		-c python:vault.gunicorn_config --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 ## test: lint, then the suite on SQLite and on PostgreSQL (when one is reachable) side by side,
 ## one pass per core; each pass's output is printed whole when it ends

@@ -131,8 +131,8 @@ def _serve(env: dict[str, str], printed: str, data_dir: Path) -> Iterator[Served
     """gunicorn with two workers on a free loopback port, until the generator is closed."""
     port = _free_port()
     server = subprocess.Popen(
-        [str(BIN / "gunicorn"), "--workers", "2", "--worker-class", "gthread", "--threads", "2",
-         "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+        [str(BIN / "gunicorn"), "-c", "python:vault.gunicorn_config", "--workers", "2",
+         "--threads", "2", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -191,6 +191,16 @@ def test_unauthenticated_api_calls_get_401_from_the_served_vault(served):
     base, _ = served
     status, _headers, body = Browser(base).request("/api/v1/me")
     assert status == 401 and '"unauthenticated"' in body
+
+
+def test_no_response_of_the_served_vault_names_the_server_software(served):
+    base, _ = served
+    browser = Browser(base)
+    for path in ("/healthz", "/login", "/", "/api/v1/me", "/no-such-page",
+                 "/static/vault.css"):
+        _status, headers, _body = browser.request(path)
+        names = {name.lower() for name in headers}
+        assert "server" not in names and "x-powered-by" not in names, (path, headers)
 
 
 # -- the encrypted store over real HTTP ------------------------------------------------------

@@ -12,6 +12,8 @@ import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
 
+from vault.display import neutralise_bidi
+
 #: A spreadsheet evaluates a cell that starts with one of these as a formula (OWASP "CSV
 #: injection"); tab and carriage return are included because Excel strips them and then sees
 #: the next character.
@@ -21,8 +23,9 @@ BOM = "\ufeff"
 
 
 def csv_cell(value: str) -> str:
-    """A cell that a spreadsheet shows as text, never evaluates: a leading formula character
-    gets a ``'`` in front of it."""
+    """A cell that a spreadsheet shows as text, never evaluates, in the order it is stored: a
+    leading formula character gets a ``'`` in front of it, bidirectional controls go."""
+    value = neutralise_bidi(value)
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 

@@ -29,6 +29,7 @@ from vault.audit.service import AuditLog, Tag
 from vault.consortia.errors import ConsortiumError
 from vault.consortia.service import ConsortiumService, Member
 from vault.db import unit_of_work
+from vault.display import neutralise_bidi
 from vault.documents.copies import PDF, NotWatermarkable, WatermarkCopies
 from vault.documents.errors import (
     ContentIntegrityError,
@@ -146,8 +147,9 @@ def _version_target(submission: Submission, version: DocumentVersion) -> dict[st
 
 
 def content_disposition(filename: str, disposition: str = "attachment") -> str:
-    """``attachment`` (or ``inline``) with an ASCII fallback and the exact UTF-8 name (RFC 6266,
-    RFC 8187)."""
+    """``attachment`` (or ``inline``) with an ASCII fallback and the UTF-8 name (RFC 6266,
+    RFC 8187), without bidirectional controls: the saved file is named as the page shows it."""
+    filename = neutralise_bidi(filename)
     fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\%' else "_" for c in filename)
     return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 

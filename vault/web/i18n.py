@@ -13,7 +13,7 @@ from importlib import resources
 
 from flask import Flask, g, request
 
-from vault.display import format_kst, format_size
+from vault.display import format_kst, format_size, neutralise_bidi
 
 LOCALES = ("ko", "en")
 DEFAULT_LOCALE = "ko"
@@ -53,8 +53,19 @@ def gettext(text: str, **values: object) -> str:
     return translated.format(**values) if values else translated
 
 
+def _displayed(value: object) -> object:
+    """A template value as shown: text without bidirectional controls (``Markup.translate``
+    keeps markup markup)."""
+    if isinstance(value, str):
+        return neutralise_bidi(value)
+    return value
+
+
 def init_app(app: Flask) -> None:
     """Make ``_``, the current locale and the KST date filter available to templates."""
     app.jinja_env.globals.update(_=gettext, current_locale=current_locale, LOCALES=LOCALES)
+    # Every value a template prints passes here: no name, file name or comment an applicant
+    # typed can reorder what a reader sees with bidirectional controls.
+    app.jinja_env.finalize = _displayed
     app.jinja_env.filters["kst"] = format_kst
     app.jinja_env.filters["filesize"] = format_size
