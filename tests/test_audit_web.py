@@ -251,3 +251,12 @@ def test_a_bad_export_filter_is_refused_with_a_message_and_exports_nothing(
     else:
         assert message in response.get_data(as_text=True)
     assert _exports_recorded(runtime) == before
+
+
+def test_the_log_filtered_to_a_consortium_offers_its_export_and_states_its_limit(
+        auditor, make_team):
+    team = make_team()
+    page = auditor.get(f"/audit/?consortium={team.consortium_id}").get_data(as_text=True)
+    assert f'href="/audit/export?consortium={team.consortium_id}"' in page
+    assert "only a full export proves completeness" in page
+    assert "/audit/export?consortium=" not in auditor.get("/audit/").get_data(as_text=True)

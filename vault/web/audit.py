@@ -100,6 +100,7 @@ def events() -> str:
         args=args, latest=latest, verification=verification, checker=checker,
         next_before=rows[-1].seq if len(rows) == queries.PAGE_SIZE else None,
         size=runtime().audit(db()).size(), check_form=EmptyForm(),
+        consortium_filter=flt.consortium_id,
     )
 
 
