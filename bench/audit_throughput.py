@@ -27,8 +27,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from vault import migrate
-from vault.audit.bundle import CSV_COLUMNS, csv_lines, csv_row, verify_bundle
 from vault.audit.service import AuditLog, Tag, canonical_json, rfc3339
+from vault.audit.verify import CSV_COLUMNS, csv_lines, csv_row, verify_bundle
 from vault.crypto import signed_note
 from vault.db import make_engine, make_session_factory, unit_of_work
 from vault.settings import Settings

@@ -19,11 +19,10 @@ from sqlalchemy import select
 
 from tests.test_audit_log import forged_checkpoint, grow, publish_checkpoint
 from vault.audit import merkle
-from vault.audit.bundle import CSV_COLUMNS, verify_bundle
 from vault.audit.checkpoints import LogIdentity, create_log_identity, published
 from vault.audit.models import AuditEvent
 from vault.audit.service import AuditLog, Tag
-from vault.audit.verify import VerificationFailed
+from vault.audit.verify import CSV_COLUMNS, VerificationFailed, verify_bundle
 from vault.cli import cli
 from vault.crypto import signed_note
 from vault.db import unit_of_work
@@ -133,8 +132,10 @@ def test_an_exported_bundle_verifies_offline(exported):
     assert result.exit_code == 0, result.output
     with unit_of_work(exported.runtime.sessions) as session:
         root = AuditLog(session, clock=exported.runtime.clock).root(EXPORTED)
-    assert result.output == f"OK: {EXPORTED} entries, root {root.hex()}, {EVENTS + 1} " \
-                            "checkpoints\n"
+    assert result.output == (
+        f"OK: {EXPORTED} entries, root {root.hex()}, {EVENTS + 1} checkpoints\n"
+        f"full bundle: the log is complete up to the signed checkpoint of size {EXPORTED}: "
+        "no entry is missing, altered, reordered or inserted\n")
     key_file = note_file(exported.workdir, "log.vkey", exported.vkey + "\n")
     by_file = _invoke(exported.app, "audit", "verify", exported.path, "--vkey", key_file)
     assert by_file.exit_code == 0 and by_file.output.startswith("OK:")

@@ -14,12 +14,17 @@ import pytest
 
 from tests.test_audit_log import _invoke
 from vault.audit import merkle
-from vault.audit.bundle import verify_bundle
 from vault.audit.checkpoints import create_log_identity
 from vault.audit.service import AuditLog, RequestInfo, Tag
 from vault.audit.tlog_proof import TlogProofError, format_proof, parse_proof
-from vault.audit.verify import VerificationFailed
+from vault.audit.verify import VerificationFailed, verify_bundle
+from vault.consortia.models import Consortium
 from vault.db import unit_of_work
+from vault.documents.models import Document
+from vault.documents.submissions import SubmissionService
+from vault.organizations.models import OrganizationKind
+from vault.organizations.service import OrganizationService
+from vault.programmes.service import ProgrammeService
 
 ALPHA, BETA = uuid.uuid4(), uuid.uuid4()
 DOCUMENT = uuid.uuid4()
@@ -27,8 +32,19 @@ DOCUMENT = uuid.uuid4()
 
 @pytest.fixture
 def log(runtime, settings):
-    """A log with events of two consortia, one of them about a document."""
+    """A log with events of two consortia, one of them about a document (all three exist in
+    the vault: an export by an unknown id is refused)."""
     runtime.log_identity = create_log_identity(settings)
+    with unit_of_work(runtime.sessions) as session:
+        programme, _ = ProgrammeService(session).sync(runtime.definitions["sovereign-ai-2025"])
+        lead = OrganizationService(session).get_or_create("Filter Lead Co.",
+                                                          OrganizationKind.COMPANY)
+        for consortium_id, name in ((ALPHA, "Alpha"), (BETA, "Beta")):
+            session.add(Consortium(id=consortium_id, programme=programme, name=name,
+                                   lead_organization=lead))
+        session.flush()
+        submission = SubmissionService(session).open_draft(session.get(Consortium, ALPHA))
+        session.add(Document(id=DOCUMENT, submission_id=submission.id, kind="proposal"))
     with unit_of_work(runtime.sessions) as session:
         audit = AuditLog(session, clock=runtime.clock)
         for number in range(12):
@@ -70,8 +86,12 @@ def test_a_consortium_export_holds_its_events_each_proven(app, log, tmp_path):
 
 def test_a_document_export_holds_only_that_document(app, log, tmp_path):
     bundle = _export(app, tmp_path, "--document", str(DOCUMENT))
-    assert [e["target"]["n"] for e in _entries(bundle)] == ["4", "7"]
-    assert verify_bundle(bundle, log.log_identity.vkey).size == 2
+    entries = _entries(bundle)
+    assert [e["target"].get("n") for e in entries] == ["4", "7", None]
+    # The export's own event names its filter, so the bundle carries the record of its making.
+    assert entries[-1]["tag"] == Tag.AUDIT_EXPORTED.value
+    assert entries[-1]["target"] == {"document": str(DOCUMENT), "file": "filtered.zip"}
+    assert verify_bundle(bundle, log.log_identity.vkey).size == 3
 
 
 def _rewrite(source: Path, target: Path, change) -> Path:
@@ -132,6 +152,22 @@ def test_both_filters_at_once_are_refused(app, log, tmp_path):
     assert result.exit_code == 2
 
 
+@pytest.mark.parametrize(("option", "message"), [
+    ("--consortium", "There is no such consortium to export."),
+    ("--document", "There is no such document to export."),
+])
+def test_an_unknown_filter_id_is_refused_and_nothing_is_written(app, log, tmp_path, option,
+                                                                message):
+    out = tmp_path / "x.zip"
+    with unit_of_work(log.sessions) as session:
+        before = AuditLog(session, clock=log.clock).size()
+    result = _invoke(app, "audit", "export", "--out", str(out), option, str(uuid.uuid4()))
+    assert result.exit_code == 2 and message in result.output
+    assert not out.exists()
+    with unit_of_work(log.sessions) as session:
+        assert AuditLog(session, clock=log.clock).size() == before
+
+
 def test_tlog_proof_text_round_trips_and_rejects_malformed_input():
     hashes = [merkle.leaf_hash(bytes([n])) for n in range(3)]
     note = "example.com/log\n4\n" + base64.b64encode(b"\0" * 32).decode() + "\n\n— sig x\n"
@@ -146,3 +182,65 @@ def test_tlog_proof_text_round_trips_and_rejects_malformed_input():
                 text.replace(base64.b64encode(hashes[0]).decode(), "not base64!")):
         with pytest.raises(TlogProofError):
             parse_proof(bad)
+
+
+def _drop_one_entry(members: dict[str, bytes]) -> None:
+    """A careful forger's removal: one entry and its proof gone, the count lowered to match."""
+    lines = members["entries.jsonl"].split(b"\n")
+    removed = json.loads(lines.pop(1))
+    members["entries.jsonl"] = b"\n".join(lines)
+    del members[f"proofs/{removed['seq']}.tlog-proof"]
+    wanted = json.loads(members["filter"])
+    if "count" in wanted:
+        wanted["count"] -= 1
+        members["filter"] = (json.dumps(wanted, sort_keys=True) + "\n").encode()
+    csv_lines = members["entries.csv"].split(b"\r\n")
+    members["entries.csv"] = b"\r\n".join(csv_lines[:2] + csv_lines[3:])
+
+
+def test_a_filtered_bundle_states_it_cannot_prove_that_none_is_missing(app, log, tmp_path):
+    bundle = _export(app, tmp_path, "--consortium", str(ALPHA))
+    kept = len(_entries(bundle)) - 1
+    forged = _rewrite(bundle, tmp_path / "forged.zip", _drop_one_entry)
+    result = _invoke(app, "audit", "verify", str(forged), "--vkey", log.log_identity.vkey)
+    # Nothing in a filtered bundle can show the gap: the verifier must say so, not claim more.
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(bundle) as archive:
+        size = parse_proof(archive.read(next(
+            n for n in archive.namelist() if n.startswith("proofs/"))).decode()).checkpoint
+    size = int(size.split("\n")[1])
+    assert (f"filtered bundle (consortium {ALPHA}): each of the {kept} entries is proved "
+            f"included in the log at checkpoint size {size}; this does NOT prove that no other "
+            f"entries for consortium {ALPHA} exist — only a full export proves completeness"
+            ) in result.output
+    assert "full bundle" not in result.output and "is complete" not in result.output
+
+
+def test_a_filtered_bundle_whose_count_disagrees_with_its_entries_fails(app, log, tmp_path):
+    bundle = _export(app, tmp_path, "--document", str(DOCUMENT))
+    with zipfile.ZipFile(bundle) as archive:
+        wanted = json.loads(archive.read("filter"))
+    assert wanted == {"count": 3, "document": str(DOCUMENT), "size": wanted["size"]}
+
+    def drop_without_recount(members: dict[str, bytes]) -> None:
+        lines = members["entries.jsonl"].split(b"\n")
+        removed = json.loads(lines.pop(0))
+        members["entries.jsonl"] = b"\n".join(lines)
+        del members[f"proofs/{removed['seq']}.tlog-proof"]
+
+    damaged = _rewrite(bundle, tmp_path / "damaged.zip", drop_without_recount)
+    with pytest.raises(VerificationFailed, match="the filter records 3 entries, the bundle "
+                                                 "holds 2: an entry was removed"):
+        verify_bundle(damaged, log.log_identity.vkey, check_csv=False)
+
+
+def test_a_filtered_bundle_does_not_pretend_to_check_growth(app, log, tmp_path):
+    bundle = _export(app, tmp_path, "--consortium", str(ALPHA))
+    previous = tmp_path / "previous"
+    with zipfile.ZipFile(bundle) as archive:
+        previous.write_text(archive.read("checkpoint").decode(), "utf-8")
+    result = _invoke(app, "audit", "verify", str(bundle), "--vkey", log.log_identity.vkey,
+                     "--previous", str(previous))
+    assert result.exit_code == 2
+    assert "a filtered bundle cannot show that the log grew from a previous checkpoint" \
+        in result.output

@@ -3,7 +3,9 @@ per-document access report — and nobody else reaching them."""
 
 from __future__ import annotations
 
+import json
 import re
+import zipfile
 from pathlib import Path
 from urllib.parse import quote
 
@@ -12,10 +14,10 @@ from sqlalchemy import select
 
 from tests.conftest import csrf_from, pdf_bytes, sign_in, user_factory
 from vault.app import create_app
-from vault.audit.bundle import verify_bundle
 from vault.audit.checkpoints import create_log_identity, issue_and_publish
 from vault.audit.models import AuditEvent, AuditVerification
 from vault.audit.service import Tag
+from vault.audit.verify import verify_bundle
 from vault.crypto import signed_note
 from vault.db import unit_of_work
 from vault.identity.models import Role
@@ -158,3 +160,103 @@ def test_checkpoints_follow_the_configured_interval(environ, clock):
         assert len(settings.published_checkpoints.read_text().splitlines()) == 2
     finally:
         app.extensions["vault"].engine.dispose()
+
+
+EXPORTS = ("/audit/export", "/api/v1/audit/export")
+
+
+def _bundle(response, path: Path) -> Path:
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    path.write_bytes(response.data)
+    response.close()
+    return path
+
+
+def _entries(path: Path) -> list[dict]:
+    with zipfile.ZipFile(path) as bundle:
+        return [json.loads(line) for line in bundle.read("entries.jsonl").splitlines()]
+
+
+@pytest.mark.parametrize("url", EXPORTS)
+def test_an_export_filtered_to_a_consortium_holds_only_its_events_each_proven(
+        auditor, runtime, identity, make_team, tmp_path: Path, url):
+    ours, theirs = make_team("Team Alpha"), make_team("Team Beta", partners=("Beta U",))
+    with unit_of_work(runtime.sessions) as session:
+        log = runtime.audit(session)
+        for number in range(6):
+            team = ours if number % 2 else theirs
+            log.append(Tag.DOCUMENT_DOWNLOADED,
+                       target={"consortium": team.consortium_id, "n": number})
+    bundle = _bundle(auditor.get(f"{url}?consortium={ours.consortium_id}"),
+                     tmp_path / "ours.zip")
+    entries = _entries(bundle)
+    assert [e["target"]["n"] for e in entries if "n" in e["target"]] == ["1", "3", "5"]
+    assert {e["target"]["consortium"] for e in entries} == {str(ours.consortium_id)}
+    report = verify_bundle(bundle, identity.vkey)
+    assert report.size == len(entries)
+    assert report.filter == {"consortium": str(ours.consortium_id)}
+    assert "does NOT prove that no other entries" in report.statement()
+
+
+def test_an_export_filtered_to_a_document_holds_only_its_events(
+        app, auditor, make_team, identity, tmp_path: Path):
+    team = make_team()
+    owner = app.test_client()
+    sign_in(owner, team.applicant)
+    receipt = owner.put(
+        f"/api/v1/submissions/{team.submission_id}/documents/proposal", data=pdf_bytes(2000),
+        headers={"X-CSRFToken": csrf_from(owner, "/"),
+                 "Content-Disposition": "attachment; filename=p.pdf"},
+        content_type="application/pdf").json
+    owner.get(receipt["content_url"])
+    bundle = _bundle(auditor.get(f"/api/v1/audit/export?document={receipt['document_id']}"),
+                     tmp_path / "document.zip")
+    entries = _entries(bundle)
+    assert {e["tag"] for e in entries} >= {"document:version:uploaded",
+                                           "document:version:downloaded"}
+    assert {e["target"]["document"] for e in entries} == {receipt["document_id"]}
+    assert verify_bundle(bundle, identity.vkey).filter == {"document": receipt["document_id"]}
+
+
+def _exports_recorded(runtime) -> int:
+    with unit_of_work(runtime.sessions) as session:
+        runtime.audit(session).sequence()
+        return sum(b'"tag":"audit:exported"' in leaf
+                   for leaf in session.scalars(select(AuditEvent.leaf)))
+
+
+@pytest.mark.parametrize("url", EXPORTS)
+@pytest.mark.parametrize(("query", "status", "message"), [
+    ("consortium=not-a-uuid", 400, "The consortium to export is not a valid id."),
+    ("document=12345", 400, "The document to export is not a valid id."),
+    ("consortium=", 400, "The consortium to export is not a valid id."),
+    ("consortium={id}&document={id}", 400, "Export one consortium or one document, not both."),
+    ("consortium={id}&consortium={id}", 400, "Give the consortium to export once."),
+    ("consortium=00000000-0000-4000-8000-000000000000", 404,
+     "There is no such consortium to export."),
+    ("document=00000000-0000-4000-8000-000000000000", 404,
+     "There is no such document to export."),
+])
+def test_a_bad_export_filter_is_refused_with_a_message_and_exports_nothing(
+        auditor, runtime, make_team, url, query, status, message):
+    team = make_team()
+    before = _exports_recorded(runtime)
+    response = auditor.get(f"{url}?{query.format(id=team.consortium_id)}")
+    response.close()
+    assert response.status_code == status
+    if url.startswith("/api/"):
+        assert response.json["message"] == message
+        assert response.json["error"] == ("invalid_export_filter" if status == 400
+                                          else "not_found")
+    else:
+        assert message in response.get_data(as_text=True)
+    assert _exports_recorded(runtime) == before
+
+
+def test_the_log_filtered_to_a_consortium_offers_its_export_and_states_its_limit(
+        auditor, make_team):
+    team = make_team()
+    page = auditor.get(f"/audit/?consortium={team.consortium_id}").get_data(as_text=True)
+    assert f'href="/audit/export?consortium={team.consortium_id}"' in page
+    assert "only a full export proves completeness" in page
+    assert "/audit/export?consortium=" not in auditor.get("/audit/").get_data(as_text=True)

@@ -12,16 +12,22 @@ import click
 from sqlalchemy.orm import Session
 
 from vault.audit import chain
-from vault.audit.bundle import export_bundle, export_filtered, verify_bundle
+from vault.audit.bundle import (
+    ExportFilter,
+    check_export_filter,
+    export_bundle,
+    export_filtered,
+)
 from vault.audit.checkpoints import (
     Checkpoints,
     CheckpointUnavailable,
     issue_and_publish,
     publish,
 )
+from vault.audit.errors import UnknownExportFilter
 from vault.audit.models import AuditVerification
 from vault.audit.service import AuditLog, Tag
-from vault.audit.verify import VerificationFailed
+from vault.audit.verify import VerificationFailed, verify_files
 from vault.cli_support import CLI_REQUEST
 from vault.policy.actions import Action
 from vault.runtime import Runtime
@@ -93,44 +99,51 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
         verifies offline."""
         if consortium_id and document_id:
             raise error("Give --consortium or --document, not both.")
+        wanted = ExportFilter("consortium", consortium_id) if consortium_id else \
+            ExportFilter("document", document_id) if document_id else None
         identity = runtime().log_identity
         if identity is None:
             raise error("The log has no signing key; run 'vault init'.")
         notes = [path.read_text("utf-8") for path in since]
         try:
             with work(Action.AUDIT_LOG_EXPORT) as session:
+                if wanted is not None:
+                    check_export_filter(session, wanted)
+                # A filtered export's own event names what it was narrowed to, so the
+                # bundle carries the record of its making.
                 AuditLog(session, clock=runtime().clock).append(
-                    Tag.AUDIT_EXPORTED, target={"file": out.name}, request=CLI_REQUEST)
+                    Tag.AUDIT_EXPORTED, target={"file": out.name,
+                                                **(wanted.as_target() if wanted else {})},
+                    request=CLI_REQUEST)
             with work() as session:
                 checkpoints = Checkpoints(session, identity=identity, clock=runtime().clock)
-                if consortium_id or document_id:
-                    exported = export_filtered(session, checkpoints, out,
-                                               consortium_id=consortium_id,
-                                               document_id=document_id)
+                if wanted is not None:
+                    exported = export_filtered(session, checkpoints, out, wanted)
                 else:
                     exported = export_bundle(session, checkpoints, out, notes, identity.vkey)
             if exported.to_publish is not None:
                 publish(runtime().settings.published_checkpoints, exported.to_publish)
+        except UnknownExportFilter as unknown:
+            raise error(str(unknown)) from None
         except VerificationFailed as failure:
             out.unlink(missing_ok=True)
             raise error(str(failure)) from None
         click.echo(f"Exported {exported.size} events to {out}")
 
-    @audit_group.command("verify")
-    @click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    # Offline: no app, no settings, no data directory, nothing written (an auditor runs it on
+    # their own machine with the bundle and the verifier key only).
+    @audit_group.command("verify", with_appcontext=False)
+    @click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
     @click.option("--vkey", required=True, help="The log's verifier key (or a file holding it).")
     @click.option("--previous", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                   help="A checkpoint from an earlier export: the log must have grown from it.")
     @click.option("--skip-csv", is_flag=True,
                   help="Do not rebuild and compare the CSV view (faster on huge bundles).")
     def verify(bundle: Path, vkey: str, previous: Path | None, skip_csv: bool) -> None:
-        """Verify an exported bundle offline: every entry, the signature, the growth."""
-        key = Path(vkey).read_text("utf-8").strip() if Path(vkey).is_file() else vkey
+        """Verify an exported bundle offline and say what it proves (a filtered bundle
+        cannot prove that no entry is missing)."""
         try:
-            report = verify_bundle(bundle, key,
-                                   previous.read_text("utf-8") if previous else None,
-                                   check_csv=not skip_csv)
+            report = verify_files(bundle, vkey, previous, check_csv=not skip_csv)
         except VerificationFailed as failure:
             raise error(f"verification FAILED: {failure}") from None
-        click.echo(f"OK: {report.size} entries, root {report.root.hex()}, "
-                   f"{report.checkpoints} checkpoints")
+        click.echo(report.summary())

@@ -1,6 +1,6 @@
-"""Export bundles of the audit log, and their offline verification.
+"""Export bundles of the audit log (their offline verification is ``vault.audit.verify``).
 
-A bundle is a zip file:
+A full bundle is a zip file:
 
 - ``entries.jsonl``: line i is exactly the bytes of leaf i (the event's canonical JSON), for the
   whole log;
@@ -11,35 +11,90 @@ A bundle is a zip file:
   an RFC 6962 consistency proof from it to the new one (one base64 hash per line);
 - ``entries.csv``: the same events as a spreadsheet;
 - ``MANIFEST.sha256``: ``sha256sum`` lines for every other file.
+
+A filtered bundle (one consortium's or one document's events) holds instead ``filter`` (what it
+was narrowed to, how many entries it holds and the size of the log at its checkpoint), those
+entries, the checkpoint of the whole log and ``proofs/<seq>.tlog-proof``, a C2SP tlog-proof of
+each entry's inclusion. It proves each entry is in the log, never that none was left out.
 """
 
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
-import io
 import json
 import uuid
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault.audit import merkle, tlog_proof
+from vault.audit import tlog_proof
 from vault.audit.checkpoints import Checkpoints
+from vault.audit.errors import InvalidExportFilter, UnknownExportFilter
 from vault.audit.models import AuditCheckpoint, AuditEvent
 from vault.audit.service import AuditLog
-from vault.audit.verify import Report, VerificationFailed, open_checkpoints, verify_entries
+from vault.audit.verify import (
+    CSV_COLUMNS,
+    VerificationFailed,
+    csv_lines,
+    csv_row,
+    open_checkpoints,
+)
+from vault.consortia.models import Consortium
 from vault.crypto import signed_note
+from vault.documents.models import Document
 
-CSV_COLUMNS = ("seq", "time", "tag", "actor", "role", "decision", "target", "reasons",
-               "client", "request")
 BATCH = 5000
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    """What a filtered export is narrowed to: one consortium or one document."""
+
+    kind: str  # "consortium" or "document", the key of the events' target it matches
+    id: uuid.UUID
+
+    def as_target(self) -> dict[str, str]:
+        """The filter as the events' targets (and the bundle's ``filter`` file) name it."""
+        return {self.kind: str(self.id)}
+
+
+def parse_export_filter(consortium: Sequence[str], document: Sequence[str]
+                        ) -> ExportFilter | None:
+    """The filter from a request's values (each given at most once; ``None`` for a full
+    export). Raises ``InvalidExportFilter`` on a malformed or repeated id, or both kinds."""
+    if consortium and document:
+        raise InvalidExportFilter("Export one consortium or one document, not both.")
+    if len(consortium) > 1:
+        raise InvalidExportFilter("Give the consortium to export once.")
+    if len(document) > 1:
+        raise InvalidExportFilter("Give the document to export once.")
+    if consortium:
+        try:
+            return ExportFilter("consortium", uuid.UUID(consortium[0]))
+        except ValueError:
+            raise InvalidExportFilter("The consortium to export is not a valid id.") from None
+    if document:
+        try:
+            return ExportFilter("document", uuid.UUID(document[0]))
+        except ValueError:
+            raise InvalidExportFilter("The document to export is not a valid id.") from None
+    return None
+
+
+def check_export_filter(session: Session, wanted: ExportFilter) -> None:
+    """Raises ``UnknownExportFilter`` unless the consortium or document exists in this vault
+    (an id nobody ever used would give an empty bundle that looks like a clean record)."""
+    if wanted.kind == "consortium":
+        if session.get(Consortium, wanted.id) is None:
+            raise UnknownExportFilter("There is no such consortium to export.")
+    elif session.get(Document, wanted.id) is None:
+        raise UnknownExportFilter("There is no such document to export.")
 
 
 @dataclass(frozen=True)
@@ -65,39 +120,25 @@ def _entries(session: Session, size: int) -> Iterator[bytes]:
         start += len(rows)
 
 
-def csv_row(leaf: bytes) -> list[str]:
-    """One event as a row of the spreadsheet view."""
-    event = json.loads(leaf)
-    actor = event.get("actor") or {}
-    request = event.get("request") or {}
-    return [str(event["seq"]), event["time"], event["tag"], actor.get("user") or "",
-            actor.get("role") or "", event.get("decision", ""),
-            json.dumps(event.get("target") or {}, ensure_ascii=False, sort_keys=True),
-            "; ".join(event.get("reasons") or []), request.get("client", ""),
-            request.get("id", "")]
-
-
-def export_filtered(session: Session, checkpoints: Checkpoints, out: Path | BinaryIO, *,
-                    consortium_id: uuid.UUID | None = None,
-                    document_id: uuid.UUID | None = None) -> Exported:
+def export_filtered(session: Session, checkpoints: Checkpoints, out: Path | BinaryIO,
+                    wanted: ExportFilter) -> Exported:
     """Write a bundle of the events of one consortium or one document, each with a C2SP
     tlog-proof of its inclusion in a fresh signed checkpoint of the whole log.
 
     A filtered bundle proves that every entry in it is in the log; it cannot prove that no
-    other entry matches the filter (only a full export can).
+    other entry matches the filter (only a full export can). Its ``filter`` file records the
+    count and the checkpoint's size, which catches a careless removal, not a forger (they are
+    not signed).
     """
-    if (consortium_id is None) == (document_id is None):
-        raise ValueError("give exactly one of consortium_id and document_id")
     log = AuditLog(session, clock=checkpoints.clock)
     checkpoint, new = checkpoints.issue()
-    column = AuditEvent.consortium_id if consortium_id else AuditEvent.document_id
-    wanted = consortium_id or document_id
+    column = AuditEvent.consortium_id if wanted.kind == "consortium" else AuditEvent.document_id
     selected = session.execute(
         select(AuditEvent.seq, AuditEvent.leaf)
-        .where(column == wanted, AuditEvent.seq < checkpoint.size).order_by(AuditEvent.seq)
+        .where(column == wanted.id, AuditEvent.seq < checkpoint.size).order_by(AuditEvent.seq)
     ).all()
-    filter_json = json.dumps({"consortium": str(consortium_id)} if consortium_id else
-                             {"document": str(document_id)}, sort_keys=True)
+    filter_json = json.dumps({**wanted.as_target(), "count": len(selected),
+                              "size": checkpoint.size}, sort_keys=True)
     digests: dict[str, str] = {}
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
         def add(name: str, data: bytes) -> None:
@@ -117,41 +158,6 @@ def export_filtered(session: Session, checkpoints: Checkpoints, out: Path | Bina
                         "".join(f"{digests[n]}  {n}\n" for n in sorted(digests)))
     return Exported(size=len(selected), checkpoint=checkpoint.note,
                     to_publish=checkpoint if new else None)
-
-
-def _verify_filtered(bundle: zipfile.ZipFile, final: signed_note.Checkpoint) -> Report:
-    """Every entry of a filtered bundle matches its filter and is proven in the checkpoint."""
-    wanted = json.loads(bundle.read("filter"))
-    if set(wanted) not in ({"consortium"}, {"document"}):
-        raise VerificationFailed("the filter file names neither a consortium nor a document")
-    key, value = next(iter(wanted.items()))
-    note = bundle.read("checkpoint").decode()
-    previous = -1
-    count = 0
-    for line in bundle.read("entries.jsonl").split(b"\n")[:-1]:
-        try:
-            event = json.loads(line)
-            seq = event["seq"]
-        except (ValueError, KeyError, TypeError):
-            raise VerificationFailed(f"entry after {previous}: not an event") from None
-        if not isinstance(seq, int) or seq <= previous:
-            raise VerificationFailed(f"entry {seq}: out of order or repeated")
-        if (event.get("target") or {}).get(key) != value:
-            raise VerificationFailed(f"entry {seq}: does not match the export's filter")
-        name = f"proofs/{seq}.tlog-proof"
-        if name not in bundle.namelist():
-            raise VerificationFailed(f"entry {seq}: no inclusion proof")
-        try:
-            proof = tlog_proof.parse_proof(bundle.read(name).decode())
-            if proof.index != seq or proof.checkpoint != note:
-                raise VerificationFailed(f"entry {seq}: its proof is for another entry or log")
-            merkle.verify_inclusion(merkle.leaf_hash(line), seq, final.size,
-                                    list(proof.hashes), final.root)
-        except (tlog_proof.TlogProofError, merkle.ProofError) as error:
-            raise VerificationFailed(f"entry {seq}: inclusion proof fails: {error}") from None
-        previous = seq
-        count += 1
-    return Report(size=count, root=final.root, checkpoints=1)
 
 
 def export_bundle(session: Session, checkpoints: Checkpoints, out: Path | BinaryIO,
@@ -209,121 +215,3 @@ def export_bundle(session: Session, checkpoints: Checkpoints, out: Path | Binary
         manifest = "".join(f"{digests[name]}  {name}\n" for name in sorted(digests))
         bundle.writestr("MANIFEST.sha256", manifest)
     return Exported(size=size, checkpoint=checkpoint.note, to_publish=checkpoint if new else None)
-
-
-def csv_lines(*groups: Iterable[Sequence[str]]) -> Iterator[bytes]:
-    """Rows as CSV lines (bytes), group after group."""
-    for rows in groups:
-        for row in rows:
-            buffer = io.StringIO()
-            csv.writer(buffer).writerow(row)
-            yield buffer.getvalue().encode()
-
-
-def verify_bundle(path: Path, vkey: str, previous: str | None = None, *,
-                  check_csv: bool = True) -> Report:
-    """Verify a bundle offline; raises ``VerificationFailed`` naming the first problem.
-
-    The CSV view is rebuilt from the verified entries and compared (``check_csv``), so a
-    spreadsheet cannot show what the signed log does not say.
-    """
-    origin = vkey.split("+", 1)[0]
-    try:
-        bundle = zipfile.ZipFile(path)
-    except (OSError, zipfile.BadZipFile) as error:
-        raise VerificationFailed(f"{path}: not a readable bundle ({error})") from None
-    with bundle:
-        names = set(bundle.namelist())
-        for required in ("entries.jsonl", "checkpoint", "MANIFEST.sha256"):
-            if required not in names:
-                raise VerificationFailed(f"bundle has no {required}")
-        expected = _check_manifest(bundle)
-        final = open_checkpoints([bundle.read("checkpoint").decode()], vkey, origin)[0]
-        if "filter" in names:
-            if hashlib.sha256(bundle.read("entries.jsonl")).hexdigest() != expected:
-                raise VerificationFailed("entries.jsonl does not match MANIFEST.sha256")
-            report = _verify_filtered(bundle, final)
-            if check_csv and "entries.csv" in names:
-                _check_csv(bundle)
-            return report
-        history_notes = [json.loads(line) for line in
-                         bundle.read("checkpoints").decode().splitlines() if line.strip()] \
-            if "checkpoints" in names else []
-        history = open_checkpoints([*history_notes, bundle.read("checkpoint").decode()], vkey,
-                                   origin)
-        earlier = open_checkpoints([previous], vkey, origin)[0] if previous is not None else None
-        for name in sorted(n for n in names if n.startswith("consistency/")):
-            _check_consistency(bundle.read(name).decode(), final, name)
-        digest = hashlib.sha256()
-        with bundle.open("entries.jsonl") as entries:
-            report = verify_entries(_lines(entries, digest), history, final=final,
-                                    previous=earlier)
-        if digest.hexdigest() != expected:
-            raise VerificationFailed("entries.jsonl does not match MANIFEST.sha256")
-        if check_csv and "entries.csv" in names:
-            _check_csv(bundle)
-    return report
-
-
-def _check_csv(bundle: zipfile.ZipFile) -> None:
-    """The CSV must be exactly the view of the (verified) entries."""
-    rebuilt = hashlib.sha256()
-    with bundle.open("entries.jsonl") as entries:
-        rows = (csv_row(line) for line in _lines(entries, hashlib.sha256()))
-        for row in csv_lines([CSV_COLUMNS], rows):
-            rebuilt.update(row)
-    stored = hashlib.sha256()
-    with bundle.open("entries.csv") as table:
-        for block in iter(lambda: table.read(1 << 20), b""):
-            stored.update(block)
-    if rebuilt.digest() != stored.digest():
-        raise VerificationFailed("entries.csv does not show the entries (it was altered)")
-
-
-def _lines(stream: IO[bytes], digest: hashlib._Hash) -> Iterator[bytes]:
-    """The entries' lines without their newlines, hashing the file on the way (one pass)."""
-    pending = b""
-    count = 0
-    for block in iter(lambda: stream.read(1 << 20), b""):
-        digest.update(block)
-        lines = (pending + block).split(b"\n")
-        pending = lines.pop()
-        count += len(lines)
-        yield from lines
-    if pending:
-        raise VerificationFailed(
-            f"entry {count}: cut off (entries.jsonl does not end with a newline: truncated)")
-
-
-def _check_manifest(bundle: zipfile.ZipFile) -> str:
-    """Check every member but ``entries.jsonl`` (checked while it is walked); return the
-    digest the manifest gives for ``entries.jsonl``."""
-    entries = ""
-    for line in bundle.read("MANIFEST.sha256").decode().splitlines():
-        digest, _, name = line.partition("  ")
-        if name == "entries.jsonl":
-            entries = digest
-            continue
-        if name not in bundle.namelist():
-            raise VerificationFailed(f"MANIFEST.sha256 names {name!r}, which is missing")
-        sha = hashlib.sha256()
-        with bundle.open(name) as member:
-            for block in iter(lambda member=member: member.read(1 << 20), b""):
-                sha.update(block)
-        actual = sha.hexdigest()
-        if actual != digest:
-            raise VerificationFailed(f"{name} does not match MANIFEST.sha256")
-    if not entries:
-        raise VerificationFailed("MANIFEST.sha256 does not list entries.jsonl")
-    return entries
-
-
-def _check_consistency(text: str, final: signed_note.Checkpoint, name: str) -> None:
-    lines = text.splitlines()
-    try:
-        old = signed_note.parse_checkpoint("\n".join(lines[:3]) + "\n")
-        proof = [base64.b64decode(line, validate=True) for line in lines[3:]]
-        if 0 < old.size < final.size:
-            merkle.verify_consistency(old.size, final.size, old.root, final.root, proof)
-    except (ValueError, merkle.ProofError) as error:
-        raise VerificationFailed(f"{name}: consistency proof does not verify: {error}") from None

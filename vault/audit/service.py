@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -21,6 +21,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from vault.audit import merkle
+from vault.audit.canonical import canonical_json, rfc3339
 from vault.audit.models import AuditEvent, AuditNode, AuditPending
 from vault.policy.actions import Actor
 
@@ -119,16 +120,6 @@ class RequestInfo:
     request_id: str = ""
     client: str = ""
     user_agent: str = ""
-
-
-def canonical_json(value: object) -> bytes:
-    """Sorted keys, no whitespace, UTF-8: the one byte form of an event."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def rfc3339(moment: datetime) -> str:
-    """UTC, microseconds, ``Z``: e.g. ``2026-12-01T01:00:00.000000Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _actor_json(actor: Actor | None) -> dict[str, str] | None:

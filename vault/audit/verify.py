@@ -4,18 +4,41 @@ Both walk every entry in order and check: sequence numbers contiguous from 0, ea
 canonical JSON, times never decreasing, and the running Merkle root against every signed
 checkpoint at its size (signature and origin checked with the verifier key). Two checkpoints of
 one size with different roots are equivocation. The first failure is named by its entry.
+
+This module is the auditor's offline verifier: it needs the bundle and the verifier key only.
+It imports neither Flask nor the database layer, reads no settings and writes nothing::
+
+    python -m vault.audit.verify BUNDLE --vkey VKEY [--previous CHECKPOINT] [--skip-csv]
+
+A full bundle proves the log complete up to its checkpoint. A filtered bundle (one
+consortium's or one document's events) proves only that each of its entries is in the log:
+nothing in it can show that another matching entry was left out, and the verifier says so.
 """
 
 from __future__ import annotations
 
+import argparse
+import base64
+import csv
 import hashlib
+import io
 import json
-from collections.abc import Iterable, Sequence
+import sys
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
 
-from vault.audit import merkle
-from vault.audit.service import canonical_json
+from vault.audit import merkle, tlog_proof
+from vault.audit.canonical import canonical_json
 from vault.crypto import signed_note
+
+#: The spreadsheet view of the entries (``entries.csv``).
+CSV_COLUMNS = ("seq", "time", "tag", "actor", "role", "decision", "target", "reasons",
+               "client", "request")
+#: What a filtered bundle may be narrowed to.
+FILTER_KINDS = ("consortium", "document")
 
 
 class VerificationFailed(Exception):
@@ -24,12 +47,39 @@ class VerificationFailed(Exception):
 
 @dataclass
 class Report:
-    """What a successful check established."""
+    """What a successful check established.
+
+    ``filter`` is set for a filtered bundle (``{"consortium": id}`` or ``{"document": id}``):
+    then ``size`` counts its entries and ``log_size`` is the size of the log at its checkpoint.
+    """
 
     size: int
     root: bytes
     checkpoints: int
     notes: list[str] = field(default_factory=list)
+    filter: dict[str, str] | None = None
+    log_size: int | None = None
+    previous_size: int | None = None
+
+    def statement(self) -> str:
+        """What the bundle proves, and for a filtered bundle what it cannot, in plain words."""
+        if self.filter is not None:
+            kind, value = next(iter(self.filter.items()))
+            return (f"filtered bundle ({kind} {value}): each of the {self.size} entries is "
+                    f"proved included in the log at checkpoint size {self.log_size}; this does "
+                    f"NOT prove that no other entries for {kind} {value} exist — only a full "
+                    "export proves completeness")
+        text = (f"full bundle: the log is complete up to the signed checkpoint of size "
+                f"{self.size}: no entry is missing, altered, reordered or inserted")
+        if self.previous_size is not None:
+            text += (f"; the log grew from the previous checkpoint of size "
+                     f"{self.previous_size} without rewriting it")
+        return text
+
+    def summary(self) -> str:
+        """The verifier's output: the figures, then what they prove."""
+        return (f"OK: {self.size} entries, root {self.root.hex()}, {self.checkpoints} "
+                f"checkpoints\n{self.statement()}")
 
 
 def open_checkpoints(notes: Iterable[str], vkey: str, origin: str | None
@@ -172,3 +222,243 @@ def _fold(stack: list[bytes]) -> bytes:
     for left in reversed(stack[:-1]):
         value = sha(b"\x01" + left + value).digest()
     return value
+
+
+# -- bundles ------------------------------------------------------------------------------------
+
+
+def csv_row(leaf: bytes) -> list[str]:
+    """One event as a row of the spreadsheet view."""
+    event = json.loads(leaf)
+    actor = event.get("actor") or {}
+    request = event.get("request") or {}
+    return [str(event["seq"]), event["time"], event["tag"], actor.get("user") or "",
+            actor.get("role") or "", event.get("decision", ""),
+            json.dumps(event.get("target") or {}, ensure_ascii=False, sort_keys=True),
+            "; ".join(event.get("reasons") or []), request.get("client", ""),
+            request.get("id", "")]
+
+
+def csv_lines(*groups: Iterable[Sequence[str]]) -> Iterator[bytes]:
+    """Rows as CSV lines (bytes), group after group."""
+    for rows in groups:
+        for row in rows:
+            buffer = io.StringIO()
+            csv.writer(buffer).writerow(row)
+            yield buffer.getvalue().encode()
+
+
+def verify_bundle(path: Path, vkey: str, previous: str | None = None, *,
+                  check_csv: bool = True) -> Report:
+    """Verify a bundle offline; raises ``VerificationFailed`` naming the first problem.
+
+    The CSV view is rebuilt from the verified entries and compared (``check_csv``), so a
+    spreadsheet cannot show what the signed log does not say.
+    """
+    origin = vkey.split("+", 1)[0]
+    try:
+        bundle = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as error:
+        raise VerificationFailed(f"{path}: not a readable bundle ({error})") from None
+    with bundle:
+        names = set(bundle.namelist())
+        for required in ("entries.jsonl", "checkpoint", "MANIFEST.sha256"):
+            if required not in names:
+                raise VerificationFailed(f"bundle has no {required}")
+        expected = _check_manifest(bundle)
+        final = open_checkpoints([bundle.read("checkpoint").decode()], vkey, origin)[0]
+        if "filter" in names:
+            if previous is not None:
+                # A filtered bundle carries no consistency proof: saying nothing would let an
+                # auditor believe the growth was checked.
+                raise VerificationFailed(
+                    "a filtered bundle cannot show that the log grew from a previous "
+                    "checkpoint; verify a full export with --previous")
+            if hashlib.sha256(bundle.read("entries.jsonl")).hexdigest() != expected:
+                raise VerificationFailed("entries.jsonl does not match MANIFEST.sha256")
+            report = _verify_filtered(bundle, final)
+            if check_csv and "entries.csv" in names:
+                _check_csv(bundle)
+            return report
+        history_notes = [json.loads(line) for line in
+                         bundle.read("checkpoints").decode().splitlines() if line.strip()] \
+            if "checkpoints" in names else []
+        history = open_checkpoints([*history_notes, bundle.read("checkpoint").decode()], vkey,
+                                   origin)
+        earlier = open_checkpoints([previous], vkey, origin)[0] if previous is not None else None
+        for name in sorted(n for n in names if n.startswith("consistency/")):
+            _check_consistency(bundle.read(name).decode(), final, name)
+        digest = hashlib.sha256()
+        with bundle.open("entries.jsonl") as entries:
+            report = verify_entries(_lines(entries, digest), history, final=final,
+                                    previous=earlier)
+        if digest.hexdigest() != expected:
+            raise VerificationFailed("entries.jsonl does not match MANIFEST.sha256")
+        if check_csv and "entries.csv" in names:
+            _check_csv(bundle)
+    report.log_size = report.size
+    report.previous_size = earlier.size if earlier is not None else None
+    return report
+
+
+def _verify_filtered(bundle: zipfile.ZipFile, final: signed_note.Checkpoint) -> Report:
+    """Every entry of a filtered bundle matches its filter and is proven in the checkpoint;
+    the count and checkpoint size the filter file records agree with what the bundle holds."""
+    try:
+        recorded = json.loads(bundle.read("filter"))
+    except ValueError:
+        raise VerificationFailed("the filter file is not JSON") from None
+    if not isinstance(recorded, dict):
+        raise VerificationFailed("the filter file names neither a consortium nor a document")
+    kinds = [kind for kind in FILTER_KINDS if kind in recorded]
+    if len(kinds) != 1 or set(recorded) - {kinds[0], "count", "size"} \
+            or not isinstance(recorded[kinds[0]], str):
+        raise VerificationFailed("the filter file names neither a consortium nor a document")
+    key = kinds[0]
+    value = recorded[key]
+    if "size" in recorded and recorded["size"] != final.size:
+        raise VerificationFailed(
+            f"the filter records a checkpoint of size {recorded['size']}, the bundle's "
+            f"checkpoint covers {final.size}")
+    note = bundle.read("checkpoint").decode()
+    previous = -1
+    count = 0
+    for line in bundle.read("entries.jsonl").split(b"\n")[:-1]:
+        try:
+            event = json.loads(line)
+            seq = event["seq"]
+        except (ValueError, KeyError, TypeError):
+            raise VerificationFailed(f"entry after {previous}: not an event") from None
+        if not isinstance(seq, int) or seq <= previous:
+            raise VerificationFailed(f"entry {seq}: out of order or repeated")
+        if (event.get("target") or {}).get(key) != value:
+            raise VerificationFailed(f"entry {seq}: does not match the export's filter")
+        name = f"proofs/{seq}.tlog-proof"
+        if name not in bundle.namelist():
+            raise VerificationFailed(f"entry {seq}: no inclusion proof")
+        try:
+            proof = tlog_proof.parse_proof(bundle.read(name).decode())
+            if proof.index != seq or proof.checkpoint != note:
+                raise VerificationFailed(f"entry {seq}: its proof is for another entry or log")
+            merkle.verify_inclusion(merkle.leaf_hash(line), seq, final.size,
+                                    list(proof.hashes), final.root)
+        except (tlog_proof.TlogProofError, merkle.ProofError) as error:
+            raise VerificationFailed(f"entry {seq}: inclusion proof fails: {error}") from None
+        previous = seq
+        count += 1
+    # The count is not signed: it catches a careless removal, not a forger who rewrites the
+    # filter file too (the statement printed with the result says so).
+    if "count" in recorded and recorded["count"] != count:
+        raise VerificationFailed(
+            f"the filter records {recorded['count']} entries, the bundle holds {count}: an "
+            "entry was removed or added")
+    return Report(size=count, root=final.root, checkpoints=1, filter={key: value},
+                  log_size=final.size)
+
+
+def _check_csv(bundle: zipfile.ZipFile) -> None:
+    """The CSV must be exactly the view of the (verified) entries."""
+    rebuilt = hashlib.sha256()
+    with bundle.open("entries.jsonl") as entries:
+        rows = (csv_row(line) for line in _lines(entries, hashlib.sha256()))
+        for row in csv_lines([CSV_COLUMNS], rows):
+            rebuilt.update(row)
+    stored = hashlib.sha256()
+    with bundle.open("entries.csv") as table:
+        for block in iter(lambda: table.read(1 << 20), b""):
+            stored.update(block)
+    if rebuilt.digest() != stored.digest():
+        raise VerificationFailed("entries.csv does not show the entries (it was altered)")
+
+
+def _lines(stream: IO[bytes], digest: hashlib._Hash) -> Iterator[bytes]:
+    """The entries' lines without their newlines, hashing the file on the way (one pass)."""
+    pending = b""
+    count = 0
+    for block in iter(lambda: stream.read(1 << 20), b""):
+        digest.update(block)
+        lines = (pending + block).split(b"\n")
+        pending = lines.pop()
+        count += len(lines)
+        yield from lines
+    if pending:
+        raise VerificationFailed(
+            f"entry {count}: cut off (entries.jsonl does not end with a newline: truncated)")
+
+
+def _check_manifest(bundle: zipfile.ZipFile) -> str:
+    """Check every member but ``entries.jsonl`` (checked while it is walked); return the
+    digest the manifest gives for ``entries.jsonl``."""
+    entries = ""
+    for line in bundle.read("MANIFEST.sha256").decode().splitlines():
+        digest, _, name = line.partition("  ")
+        if name == "entries.jsonl":
+            entries = digest
+            continue
+        if name not in bundle.namelist():
+            raise VerificationFailed(f"MANIFEST.sha256 names {name!r}, which is missing")
+        sha = hashlib.sha256()
+        with bundle.open(name) as member:
+            for block in iter(lambda member=member: member.read(1 << 20), b""):
+                sha.update(block)
+        actual = sha.hexdigest()
+        if actual != digest:
+            raise VerificationFailed(f"{name} does not match MANIFEST.sha256")
+    if not entries:
+        raise VerificationFailed("MANIFEST.sha256 does not list entries.jsonl")
+    return entries
+
+
+def _check_consistency(text: str, final: signed_note.Checkpoint, name: str) -> None:
+    lines = text.splitlines()
+    try:
+        old = signed_note.parse_checkpoint("\n".join(lines[:3]) + "\n")
+        proof = [base64.b64decode(line, validate=True) for line in lines[3:]]
+        if 0 < old.size < final.size:
+            merkle.verify_consistency(old.size, final.size, old.root, final.root, proof)
+    except (ValueError, merkle.ProofError) as error:
+        raise VerificationFailed(f"{name}: consistency proof does not verify: {error}") from None
+
+
+# -- the auditor's entry point ------------------------------------------------------------------
+
+
+def verify_files(bundle: Path, vkey: str, previous: Path | None = None, *,
+                 check_csv: bool = True) -> Report:
+    """Verify ``bundle`` with a verifier key given inline or as a file, and an optional
+    previous checkpoint file; raises ``VerificationFailed`` (also for unreadable inputs)."""
+    try:
+        key = Path(vkey).read_text("utf-8").strip() if Path(vkey).is_file() else vkey.strip()
+        earlier = previous.read_text("utf-8") if previous is not None else None
+    except (OSError, UnicodeDecodeError) as error:
+        raise VerificationFailed(f"cannot read {error.filename or 'an input'}: "
+                                 f"{error.strerror or error}") from None
+    return verify_bundle(bundle, key, earlier, check_csv=check_csv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m vault.audit.verify``: 0 and what the bundle proves, or 2 and the problem."""
+    parser = argparse.ArgumentParser(
+        prog="python -m vault.audit.verify",
+        description="Verify an exported audit bundle offline, with the log's verifier key only.")
+    parser.add_argument("bundle", type=Path, help="the bundle (zip) from 'vault audit export'")
+    parser.add_argument("--vkey", required=True,
+                        help="the log's verifier key, or a file holding it")
+    parser.add_argument("--previous", type=Path,
+                        help="a checkpoint from an earlier export: the log must have grown "
+                             "from it")
+    parser.add_argument("--skip-csv", action="store_true",
+                        help="do not rebuild and compare the CSV view (faster on huge bundles)")
+    args = parser.parse_args(argv)
+    try:
+        report = verify_files(args.bundle, args.vkey, args.previous,
+                              check_csv=not args.skip_csv)
+    except VerificationFailed as failure:
+        print(f"verification FAILED: {failure}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -65,7 +65,8 @@ def audit_checkpoint() -> Response:
 
 @bp.get("/audit/export")
 def audit_export() -> Response:
-    """A bundle of the whole audit log (zip) that verifies offline."""
+    """A bundle of the audit log (zip) that verifies offline: the whole log, or with
+    ``?consortium=ID`` or ``?document=ID`` only those events, each with its inclusion proof."""
     return export_response()
 
 

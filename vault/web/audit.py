@@ -21,7 +21,12 @@ from flask import (
 from sqlalchemy import select
 
 from vault.audit import queries
-from vault.audit.bundle import export_bundle
+from vault.audit.bundle import (
+    check_export_filter,
+    export_bundle,
+    export_filtered,
+    parse_export_filter,
+)
 from vault.audit.chain import check_database
 from vault.audit.checkpoints import Checkpoints, publish
 from vault.audit.models import AuditVerification
@@ -95,6 +100,7 @@ def events() -> str:
         args=args, latest=latest, verification=verification, checker=checker,
         next_before=rows[-1].seq if len(rows) == queries.PAGE_SIZE else None,
         size=runtime().audit(db()).size(), check_form=EmptyForm(),
+        consortium_filter=flt.consortium_id,
     )
 
 
@@ -119,29 +125,45 @@ def check() -> Response:
 
 
 def export_response() -> Response:
-    """A fresh export bundle as a download (shared with the API)."""
+    """A fresh export bundle as a download (shared with the API): the whole log, or with
+    ``?consortium=ID`` or ``?document=ID`` only those events, each with its inclusion proof.
+
+    A malformed or repeated id, or both filters, is a 400; an id this vault does not know is
+    a 404; either way nothing is exported or recorded as exported.
+    """
     authorize(Action.AUDIT_LOG_EXPORT)
     identity = runtime().log_identity
     if identity is None:
         abort(503)
-    audit(Tag.AUDIT_EXPORTED, target={"format": "bundle"})
+    wanted = parse_export_filter(request.args.getlist("consortium"),
+                                 request.args.getlist("document"))
+    if wanted is not None:
+        check_export_filter(db(), wanted)
+    # A filtered export's own event names what it was narrowed to: it lands in the bundle.
+    audit(Tag.AUDIT_EXPORTED,
+          target={"format": "bundle", **(wanted.as_target() if wanted else {})})
     commit_so_far()  # the export covers its own event
     # An anonymous temporary file: it has no name on disk and vanishes when closed.
     spool = tempfile.TemporaryFile(dir=runtime().settings.data_dir)  # noqa: SIM115
     checkpoints = Checkpoints(db(), identity=identity, clock=runtime().clock)
-    exported = export_bundle(db(), checkpoints, spool, [], identity.vkey)
+    if wanted is not None:
+        exported = export_filtered(db(), checkpoints, spool, wanted)
+    else:
+        exported = export_bundle(db(), checkpoints, spool, [], identity.vkey)
     commit_so_far()
     if exported.to_publish is not None:
         publish(runtime().settings.published_checkpoints, exported.to_publish)
     spool.seek(0)
     stamp = runtime().clock().strftime("%Y%m%dT%H%M%SZ")
+    scope = f"-{wanted.kind}-{wanted.id}" if wanted else ""
     return send_file(spool, mimetype="application/zip", as_attachment=True,
-                     download_name=f"vault-audit-{stamp}-{exported.size}.zip", max_age=0)
+                     download_name=f"vault-audit-{stamp}{scope}-{exported.size}.zip", max_age=0)
 
 
 @bp.get("/export")
 def export() -> Response:
-    """Download a bundle of the whole log that verifies offline (``vault audit verify``)."""
+    """Download a bundle of the log (whole, or one consortium's or document's events) that
+    verifies offline (``vault audit verify``)."""
     return export_response()
 
 

@@ -86,13 +86,20 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": {"description": "The signed note", "content": {
                     "text/plain": {"schema": {"type": "string"}}}}, **_errors(401, 404)}}},
             "/audit/export": {"get": {
-                "summary": "A bundle of the whole audit log (auditors)",
+                "summary": "A bundle of the audit log, whole or filtered (auditors)",
                 "description": "A zip with entries.jsonl, a signed checkpoint, earlier "
                                "checkpoints, entries.csv and MANIFEST.sha256; verify it offline "
-                               "with `vault audit verify BUNDLE --vkey VKEY`.",
+                               "with `python -m vault.audit.verify BUNDLE --vkey VKEY`. With "
+                               "`consortium` or `document` (one of them, once), only those "
+                               "events, each with a C2SP tlog-proof of its inclusion: such a "
+                               "bundle proves each entry is in the log, not that none is "
+                               "missing (only a full export proves completeness).",
+                "parameters": [
+                    {"name": "consortium", "in": "query", "required": False, "schema": _UUID},
+                    {"name": "document", "in": "query", "required": False, "schema": _UUID}],
                 "responses": {"200": {"description": "The bundle", "content": {
                     "application/zip": {"schema": {"type": "string"}}}},
-                    **_errors(401, 403)}}},
+                    **_errors(400, 401, 403, 404)}}},
             "/me": {"get": {"summary": "The caller", "responses": {
                 "200": _json({"type": "object"}, "The caller's account"), **_errors(401)}}},
             "/submissions": {"get": {"summary": "Submissions the caller may see", "responses": {
