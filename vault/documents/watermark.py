@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import threading
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -68,6 +69,11 @@ _WRAP = 4
 #: The OFL font whose glyphs are embedded for what Helvetica cannot show (see fonts/README.md):
 #: all 11,172 Hangul syllables, the Hanja, kana, Greek, Cyrillic and symbols of KS X 1001.
 _FONT_FILE = "NanumGothic.ttf"
+#: How many font subsets (one per set of characters, in practice per reader) a process keeps.
+_SUBSETS_KEPT = 256
+#: The subsets cut in this process, oldest first (see ``_subset``); web threads share them.
+_SUBSETS: dict[frozenset[str], _Subset | None] = {}
+_SUBSETS_LOCK = threading.Lock()
 
 
 class WatermarkError(DomainError):
@@ -126,9 +132,22 @@ def stamp_pdf(data: bytes, stamp: Stamp) -> bytes:
 def stamp_pdf_limited(data: bytes, stamp: Stamp, *, limits: Limits | None = None) -> bytes:
     """:func:`stamp_pdf` in a limited child process; raises WatermarkError or SandboxError."""
     limits = limits or Limits()
-    return run_limited(stamp_pdf, data, stamp, cpu_seconds=limits.cpu_seconds,
+    # The font subset depends only on the reader's name and the packaged font, never on the
+    # untrusted file, so it is cut here, where it is kept for the process's next copies for
+    # the same reader, and handed to the child (a fresh process that would cut it again).
+    chars = _font_chars(stamp)
+    fonts = {chars: _subset(chars)} if chars else {}
+    return run_limited(_stamp_with_fonts, data, stamp, fonts, cpu_seconds=limits.cpu_seconds,
                        memory_bytes=limits.memory_bytes, wall_seconds=limits.wall_seconds,
                        passthrough=(WatermarkError,))
+
+
+def _stamp_with_fonts(data: bytes, stamp: Stamp, fonts: dict[frozenset[str], _Subset | None]
+                      ) -> bytes:
+    """In the sandboxed child: :func:`stamp_pdf` with the font subsets the parent has cut."""
+    with _SUBSETS_LOCK:
+        _SUBSETS.update(fonts)
+    return stamp_pdf(data, stamp)
 
 
 # -- the form XObject --------------------------------------------------------------------
@@ -177,12 +196,16 @@ def _runs(text: str, subset: _Subset | None) -> list[tuple[str, bytes, float]]:
     return runs
 
 
+def _font_chars(stamp: Stamp) -> frozenset[str]:
+    """The characters of the stamp that Helvetica cannot show (the embedded font's job)."""
+    return frozenset(ch for line in stamp.lines() for ch in _clean(line) if _winansi(ch) is None)
+
+
 def _form(writer: PdfWriter, stamp: Stamp) -> tuple[IndirectObject, tuple[float, ...]]:
     """The stamp as a form XObject in ``writer``: two centred lines of grey text, and its box."""
-    texts = [_clean(line) for line in stamp.lines()]
-    others = frozenset(ch for text in texts for ch in text if _winansi(ch) is None)
-    subset = _subset(others) if others else None
-    lines = [_runs(text, subset) for text in texts]
+    chars = _font_chars(stamp)
+    subset = _subset(chars) if chars else None
+    lines = [_runs(_clean(line), subset) for line in stamp.lines()]
     widths = [sum(width for _, _, width in runs) * size
               for runs, size in zip(lines, _SIZES, strict=True)]
     # Vertical extent from the line-2 descender to the line-1 ascender, centred on 0.
@@ -243,11 +266,25 @@ def _font_file() -> bytes:
 def _subset(chars: frozenset[str]) -> _Subset | None:
     """The embedded font cut down to those of ``chars`` it can draw; None if it has none.
 
-    About 80 ms of CPU and 25 MB in a sandboxed child (bench/watermark.py). The parsed font is
-    not kept between calls: each call is a fresh child, and a font parsed in advance by the
-    fork server would still cost about 45 ms to subset while adding 46 MB to the address space
-    of every child (screening's too), counted against their memory limit.
+    Kept per process (the last :data:`_SUBSETS_KEPT` sets of characters): cutting one takes
+    about 60 ms of CPU and 25 MB while it runs (``bench/watermark_font.py``), the result is a
+    few kilobytes. Caching the parsed font instead would not pay: subsetting a font parsed in
+    advance still takes about 45 ms, and a font parsed by the sandbox's fork server would add
+    46 MB to the address space of every child (screening's too), counted against its limit.
     """
+    with _SUBSETS_LOCK:
+        if chars in _SUBSETS:
+            return _SUBSETS[chars]
+    subset = _cut(chars)
+    with _SUBSETS_LOCK:
+        _SUBSETS[chars] = subset
+        while len(_SUBSETS) > _SUBSETS_KEPT:
+            del _SUBSETS[next(iter(_SUBSETS))]  # the oldest first
+    return subset
+
+
+def _cut(chars: frozenset[str]) -> _Subset | None:
+    """:func:`_subset` without the cache."""
     font = TTFont(io.BytesIO(_font_file()), lazy=True, recalcTimestamp=False)
     cmap, glyf = font.getBestCmap(), font["glyf"]
     # A glyph without contours draws nothing: some fonts map characters they do not design to
