@@ -236,12 +236,24 @@ def test_a_korean_line_is_centred_on_the_advances_of_its_glyphs():
 
 def test_characters_no_font_has_are_drawn_as_question_marks():
     # Thai and Devanagari are in neither the standard font nor the embedded one: each shows
-    # as "?" rather than as nothing, next to the Korean that is drawn.
-    stamp = Stamp(name="김 ก क", user_id="u-11", issued_at=ISSUED, code="EV-0043")
+    # as "?" rather than as nothing, next to the Korean that is drawn. Controls, format
+    # characters (a right-to-left override) and characters beyond the BMP stay "?" as well.
+    stamp = Stamp(name="김 ก क\u202e서\x07연\U0001f600", user_id="u-11", issued_at=ISSUED,
+                  code="EV-0043")
     page = read(stamp_pdf(make_pdf(Page()), stamp)).pages[0]
-    assert "issued to 김 ? ? (u-11)" in page.extract_text()
+    assert "issued to 김 ? ??서?연? (u-11)" in page.extract_text()
     _, _, program = embedded_font(page)
-    assert program["maxp"].numGlyphs == 2  # .notdef and 김
+    assert program["maxp"].numGlyphs == 4  # .notdef, 김, 서 and 연
+
+
+def test_an_invisible_hangul_filler_is_shown_as_a_question_mark():
+    # U+3164 is a letter (so it passes as text) whose glyph is empty: a name padded with it
+    # would read the same as another. The font maps it, but with nothing to draw it is "?".
+    stamp = Stamp(name="김\u3164연", user_id="u-11", issued_at=ISSUED, code="EV-0043")
+    page = read(stamp_pdf(make_pdf(Page()), stamp)).pages[0]
+    assert "issued to 김?연 (u-11)" in page.extract_text()
+    _, _, program = embedded_font(page)
+    assert ord("\u3164") not in program.getBestCmap()
 
 
 def test_a_latin_name_embeds_nothing():
