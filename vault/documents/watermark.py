@@ -267,7 +267,7 @@ def _subset(chars: frozenset[str]) -> _Subset | None:
     """The embedded font cut down to those of ``chars`` it can draw; None if it has none.
 
     Kept per process (the last :data:`_SUBSETS_KEPT` sets of characters): cutting one takes
-    about 60 ms of CPU and 25 MB while it runs (``bench/watermark_font.py``), the result is a
+    about 60 ms of CPU and 20 MB while it runs (``bench/watermark_font.py``), the result is a
     few kilobytes. Caching the parsed font instead would not pay: subsetting a font parsed in
     advance still takes about 45 ms, and a font parsed by the sandbox's fork server would add
     46 MB to the address space of every child (screening's too), counted against its limit.
