@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import io
 import multiprocessing
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from fontTools.pens.boundsPen import BoundsPen
+from fontTools.ttLib import TTFont
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import (
     ContentStream,
@@ -149,17 +152,122 @@ def test_every_page_shows_name_user_time_and_code_and_keeps_its_own_text():
             assert f"Original text of page {number}" in extracted
 
 
-def test_korean_name_is_drawn_with_a_cid_font_and_extracts_as_written():
-    page = read(stamp_pdf(make_pdf(Page()), KOREAN)).pages[0]
-    assert "Confidential - issued to 김서연 (u-11)" in page.extract_text()
-    form = page["/Resources"]["/XObject"]["/VaultWm"]
-    font = form["/Resources"]["/Font"]["/F2"]
-    assert font["/Encoding"] == "/UniKS-UCS2-H"
+def embedded_font(page) -> tuple[DictionaryObject, DictionaryObject, TTFont]:
+    """The stamp's embedded Type0 font, its descendant, and its font program parsed back."""
+    fonts = page["/Resources"]["/XObject"]["/VaultWm"]["/Resources"]["/Font"]
+    embedded = [font for font in fonts.values() if font.get_object()["/Subtype"] == "/Type0"]
+    assert len(embedded) == 1, "one Type0 font holds every glyph the standard font lacks"
+    font = embedded[0].get_object()
     descendant = font["/DescendantFonts"][0].get_object()
-    assert descendant["/BaseFont"] == "/HYGoThic-Medium"
-    assert descendant["/CIDSystemInfo"]["/Ordering"] == "Korea1"
-    assert "/FontFile" not in descendant["/FontDescriptor"]  # nothing embedded
-    assert "/FontFile2" not in descendant["/FontDescriptor"]
+    descriptor = descendant["/FontDescriptor"]
+    program = descriptor.get("/FontFile2") or descriptor.get("/FontFile3")
+    assert program is not None, "the glyphs are embedded, not left to the viewer"
+    return font, descendant, TTFont(io.BytesIO(program.get_object().get_data()))
+
+
+def shown_glyphs(page, font_name: str) -> list[int]:
+    """The glyph ids the stamp shows with ``font_name`` (two bytes each: Identity-H)."""
+    form = page["/Resources"]["/XObject"]["/VaultWm"]
+    shown, current = [], None
+    for operands, operator in ContentStream(form, page.pdf).operations:
+        if operator == b"Tf":
+            current = operands[0]
+        elif operator == b"Tj" and current == font_name:
+            data = bytes(operands[0].original_bytes)
+            shown += [int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2)]
+    return shown
+
+
+@pytest.mark.parametrize("name", ["김서연", "Kim 김서연 (연구원)"])
+def test_a_korean_name_is_drawn_with_an_embedded_font_subset_and_extracts_as_written(name):
+    stamp = Stamp(name=name, user_id="u-11", issued_at=ISSUED, code="EV-0043")
+    page = read(stamp_pdf(make_pdf(Page()), stamp)).pages[0]
+    assert f"Confidential - issued to {name} (u-11)" in page.extract_text()
+
+    font, descendant, program = embedded_font(page)
+    assert font["/Encoding"] == "/Identity-H" and "/ToUnicode" in font
+    assert descendant["/Subtype"] in ("/CIDFontType2", "/CIDFontType0")
+    assert descendant["/CIDSystemInfo"]["/Ordering"] == "Identity"
+    assert re.fullmatch(r"/[A-Z]{6}\+[A-Za-z0-9-]+", descendant["/BaseFont"])
+    assert font["/BaseFont"] == descendant["/BaseFont"]
+    # Every Korean character has a glyph with an outline in the subset, and the stamp draws
+    # exactly those glyphs, in order.
+    korean = [ch for ch in name if "\uac00" <= ch <= "\ud7a3"]
+    cmap, glyphs = program.getBestCmap(), program.getGlyphSet()
+    for ch in korean:
+        pen = BoundsPen(glyphs)
+        glyphs[cmap[ord(ch)]].draw(pen)
+        assert pen.bounds is not None, f"{ch} has an empty glyph"
+    font_name = next(key for key, value in page["/Resources"]["/XObject"]["/VaultWm"]
+                     ["/Resources"]["/Font"].items() if value.get_object() is font)
+    order = program.getGlyphOrder()
+    assert [order[gid] for gid in shown_glyphs(page, font_name)] == [
+        cmap[ord(ch)] for ch in korean]
+    # A subset: the glyphs used and .notdef, not the font's 20,000.
+    assert program["maxp"].numGlyphs <= len(set(korean)) + 1
+    # /W gives the font's own advances, so the line is measured (and centred) right.
+    scale = 1000 / program["head"].unitsPerEm
+    widths = descendant["/W"]
+    declared = {}
+    for start, values in zip(widths[::2], widths[1::2], strict=True):
+        declared.update({start + i: float(w) for i, w in enumerate(values)})
+    for ch in korean:
+        gid = order.index(cmap[ord(ch)])
+        assert declared[gid] == pytest.approx(program["hmtx"][cmap[ord(ch)]][0] * scale)
+
+
+def test_a_korean_line_is_centred_on_the_advances_of_its_glyphs():
+    def line_start(name: str) -> float:
+        stamp = Stamp(name=name, user_id="u-11", issued_at=ISSUED, code="EV-0043")
+        page = read(stamp_pdf(make_pdf(Page()), stamp)).pages[0]
+        form = page["/Resources"]["/XObject"]["/VaultWm"]
+        starts = [float(operands[4]) for operands, operator
+                  in ContentStream(form, page.pdf).operations if operator == b"Tm"]
+        _, _, program = embedded_font(page)
+        advance = program["hmtx"][program.getBestCmap()[ord("김")]][0]
+        return starts[0], advance / program["head"].unitsPerEm
+
+    one, advance = line_start("김")
+    two, _ = line_start("김김")
+    # One more glyph on the 20-unit first line moves its start left by half the advance.
+    assert one - two == pytest.approx(advance * 20 / 2, abs=1e-3)
+    assert advance < 1  # the real advance, not a nominal 1 em
+
+
+def test_characters_no_font_has_are_drawn_as_question_marks():
+    # Thai and Devanagari are in neither the standard font nor the embedded one: each shows
+    # as "?" rather than as nothing, next to the Korean that is drawn. Controls, format
+    # characters (a right-to-left override) and characters beyond the BMP stay "?" as well.
+    stamp = Stamp(name="김 ก क\u202e서\x07연\U0001f600", user_id="u-11", issued_at=ISSUED,
+                  code="EV-0043")
+    page = read(stamp_pdf(make_pdf(Page()), stamp)).pages[0]
+    assert "issued to 김 ? ??서?연? (u-11)" in page.extract_text()
+    _, _, program = embedded_font(page)
+    assert program["maxp"].numGlyphs == 4  # .notdef, 김, 서 and 연
+
+
+def test_an_invisible_hangul_filler_is_shown_as_a_question_mark():
+    # U+3164 is a letter (so it passes as text) whose glyph is empty: a name padded with it
+    # would read the same as another. The font maps it, but with nothing to draw it is "?".
+    stamp = Stamp(name="김\u3164연", user_id="u-11", issued_at=ISSUED, code="EV-0043")
+    page = read(stamp_pdf(make_pdf(Page()), stamp)).pages[0]
+    assert "issued to 김?연 (u-11)" in page.extract_text()
+    _, _, program = embedded_font(page)
+    assert ord("\u3164") not in program.getBestCmap()
+
+
+def test_a_latin_name_embeds_nothing():
+    page = read(stamp_pdf(make_pdf(Page()), STAMP)).pages[0]
+    fonts = page["/Resources"]["/XObject"]["/VaultWm"]["/Resources"]["/Font"]
+    assert [font.get_object()["/BaseFont"] for font in fonts.values()] == ["/Helvetica"]
+
+
+def test_a_korean_name_adds_a_few_kilobytes_per_copy():
+    data = make_pdf(Page())
+    latin = len(stamp_pdf(data, STAMP))
+    korean = len(stamp_pdf(data, Stamp(name="Kim 김서연 (연구원)", user_id="u-7f3a9c21",
+                                       issued_at=ISSUED, code="EV-0042")))
+    assert korean - latin < 12_000, (latin, korean)
 
 
 def test_all_pages_share_one_form_xobject():

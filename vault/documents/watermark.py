@@ -5,19 +5,31 @@ a short code naming the audit event, so a leaked copy can be traced. The stamp i
 request as a form XObject and every page draws that same object, so the file grows by a few
 hundred bytes plus a little per page, whatever the page count.
 
+Latin text is set in Helvetica, a standard font every viewer has. Anything else (a Korean
+name) is drawn with a subset of Nanum Gothic embedded in the copy: only the glyphs the stamp
+uses, a few kilobytes, so every viewer shows the name whether or not it has Korean fonts. A
+character that neither font has is drawn as "?", never as a gap.
+
 The input is untrusted (uploaded by applicants): run :func:`stamp_pdf` through
 :func:`stamp_pdf_limited` (a child process with CPU, memory and time limits) in the web layer.
-This module is pure pypdf and works on bytes in memory only; nothing is written to disk.
+This module is pure Python (pypdf, fontTools) and works on bytes in memory; it reads the
+packaged font file and writes nothing to disk.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
+import threading
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
+from importlib import resources
 
+from fontTools import subset as font_subset
+from fontTools.ttLib import TTFont
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import (
     ArrayObject,
@@ -54,6 +66,14 @@ _HELVETICA = (
 )
 #: Graphics-state levels put around the page's own content (see ``_stamp_pages``).
 _WRAP = 4
+#: The OFL font whose glyphs are embedded for what Helvetica cannot show (see fonts/README.md):
+#: all 11,172 Hangul syllables, the Hanja, kana, Greek, Cyrillic and symbols of KS X 1001.
+_FONT_FILE = "NanumGothic.ttf"
+#: How many font subsets (one per set of characters, in practice per reader) a process keeps.
+_SUBSETS_KEPT = 256
+#: The subsets cut in this process, oldest first (see ``_subset``); web threads share them.
+_SUBSETS: dict[frozenset[str], _Subset | None] = {}
+_SUBSETS_LOCK = threading.Lock()
 
 
 class WatermarkError(DomainError):
@@ -112,9 +132,22 @@ def stamp_pdf(data: bytes, stamp: Stamp) -> bytes:
 def stamp_pdf_limited(data: bytes, stamp: Stamp, *, limits: Limits | None = None) -> bytes:
     """:func:`stamp_pdf` in a limited child process; raises WatermarkError or SandboxError."""
     limits = limits or Limits()
-    return run_limited(stamp_pdf, data, stamp, cpu_seconds=limits.cpu_seconds,
+    # The font subset depends only on the reader's name and the packaged font, never on the
+    # untrusted file, so it is cut here, where it is kept for the process's next copies for
+    # the same reader, and handed to the child (a fresh process that would cut it again).
+    chars = _font_chars(stamp)
+    fonts = {chars: _subset(chars)} if chars else {}
+    return run_limited(_stamp_with_fonts, data, stamp, fonts, cpu_seconds=limits.cpu_seconds,
                        memory_bytes=limits.memory_bytes, wall_seconds=limits.wall_seconds,
                        passthrough=(WatermarkError,))
+
+
+def _stamp_with_fonts(data: bytes, stamp: Stamp, fonts: dict[frozenset[str], _Subset | None]
+                      ) -> bytes:
+    """In the sandboxed child: :func:`stamp_pdf` with the font subsets the parent has cut."""
+    with _SUBSETS_LOCK:
+        _SUBSETS.update(fonts)
+    return stamp_pdf(data, stamp)
 
 
 # -- the form XObject --------------------------------------------------------------------
@@ -125,24 +158,37 @@ def _clean(text: str) -> str:
                    for ch in text)
 
 
+def _winansi(ch: str) -> bytes | None:
+    """``ch`` in Helvetica's WinAnsi encoding, or None if Helvetica cannot show it."""
+    try:
+        return ch.encode("cp1252")
+    except UnicodeEncodeError:
+        return None
+
+
 def _latin_width(ch: str) -> int:
     """Helvetica width of a WinAnsi character (accented letters as their base letter)."""
     base = unicodedata.normalize("NFD", ch)[0]
     return _HELVETICA[ord(base) - 32] if 32 <= ord(base) < 127 else 556
 
 
-def _runs(text: str) -> list[tuple[str, bytes, float]]:
+def _runs(text: str, subset: _Subset | None) -> list[tuple[str, bytes, float]]:
     """``text`` split into (font, encoded bytes, width in em) runs.
 
-    WinAnsi characters use Helvetica (/F1); everything else (Hangul, Hanja...) the CJK font
-    (/F2) whose UniKS-UCS2-H encoding takes UCS-2 codes and whose glyphs are 1 em wide.
+    WinAnsi characters use Helvetica (/F1); the others the embedded ``subset`` (/F2), whose
+    Identity-H encoding takes two-byte glyph ids, at their real advances. A character neither
+    has is drawn as "?": a reader sees that something is there, never a gap.
     """
     runs: list[tuple[str, bytes, float]] = []
     for ch in text:
-        try:
-            code, font, width = ch.encode("cp1252"), "/F1", _latin_width(ch) / 1000
-        except UnicodeEncodeError:
-            code, font, width = ch.encode("utf-16-be"), "/F2", 1.0
+        code = _winansi(ch)
+        if code is not None:
+            font, width = "/F1", _latin_width(ch) / 1000
+        elif subset is not None and ch in subset.glyphs:
+            glyph = subset.glyphs[ch]
+            code, font, width = glyph.to_bytes(2, "big"), "/F2", subset.widths[glyph] / 1000
+        else:
+            code, font, width = b"?", "/F1", _latin_width("?") / 1000
         if runs and runs[-1][0] == font:
             runs[-1] = (font, runs[-1][1] + code, runs[-1][2] + width)
         else:
@@ -150,9 +196,16 @@ def _runs(text: str) -> list[tuple[str, bytes, float]]:
     return runs
 
 
+def _font_chars(stamp: Stamp) -> frozenset[str]:
+    """The characters of the stamp that Helvetica cannot show (the embedded font's job)."""
+    return frozenset(ch for line in stamp.lines() for ch in _clean(line) if _winansi(ch) is None)
+
+
 def _form(writer: PdfWriter, stamp: Stamp) -> tuple[IndirectObject, tuple[float, ...]]:
     """The stamp as a form XObject in ``writer``: two centred lines of grey text, and its box."""
-    lines = [_runs(_clean(line)) for line in stamp.lines()]
+    chars = _font_chars(stamp)
+    subset = _subset(chars) if chars else None
+    lines = [_runs(_clean(line), subset) for line in stamp.lines()]
     widths = [sum(width for _, _, width in runs) * size
               for runs, size in zip(lines, _SIZES, strict=True)]
     # Vertical extent from the line-2 descender to the line-1 ascender, centred on 0.
@@ -169,10 +222,8 @@ def _form(writer: PdfWriter, stamp: Stamp) -> tuple[IndirectObject, tuple[float,
         # A standard-14 font: every viewer has it, nothing is embedded.
         "/Type": "/Font", "/Subtype": "/Type1", "/BaseFont": "/Helvetica",
         "/Encoding": "/WinAnsiEncoding"}))}
-    cjk = {ch for runs in lines for font, code, _ in runs if font == "/F2"
-           for ch in code.decode("utf-16-be")}
-    if cjk:
-        fonts["/F2"] = _korean(writer, cjk)
+    if subset is not None:
+        fonts["/F2"] = _embed(writer, subset)
     bbox = (-half_width, -half_height, half_width, half_height)
     form = _stream(b"\n".join(ops), {
         "/Type": "/XObject", "/Subtype": "/Form", "/BBox": bbox,
@@ -187,13 +238,102 @@ def _add(writer: PdfWriter, obj: PdfObject) -> IndirectObject:
     return writer._add_object(obj)
 
 
-def _korean(writer: PdfWriter, chars: set[str]) -> IndirectObject:
-    """HYGoThic-Medium, a predefined Adobe-Korea1 font: viewers supply it, nothing embedded.
+# -- the embedded font -------------------------------------------------------------------
 
-    The /ToUnicode CMap maps each code used back to its character, so text extraction (and
-    copy and paste) gives the name as written.
+@dataclass(frozen=True)
+class _Subset:
+    """A TrueType program holding only the glyphs a stamp draws, and its metrics for PDF.
+
+    Lengths are in 1/1000 em, as PDF font dictionaries want them.
     """
-    pairs = sorted(f"<{ord(ch):04X}> <{ord(ch):04X}>" for ch in chars)
+
+    program: bytes
+    name: str  # the PostScript name with its subset tag, e.g. "KQWZRB+NanumGothic"
+    glyphs: dict[str, int]  # character -> glyph id in ``program``
+    widths: dict[int, int]  # glyph id -> advance width
+    bbox: tuple[int, int, int, int]
+    ascent: int
+    descent: int
+    cap_height: int
+
+
+@lru_cache(maxsize=1)
+def _font_file() -> bytes:
+    """The packaged font file (4.7 MB), read once per process."""
+    return resources.files(__package__).joinpath("fonts", _FONT_FILE).read_bytes()
+
+
+def _subset(chars: frozenset[str]) -> _Subset | None:
+    """The embedded font cut down to those of ``chars`` it can draw; None if it has none.
+
+    Kept per process (the last :data:`_SUBSETS_KEPT` sets of characters): cutting one takes
+    about 60 ms of CPU and 20 MB while it runs (``bench/watermark_font.py``), the result is a
+    few kilobytes. Caching the parsed font instead would not pay: subsetting a font parsed in
+    advance still takes about 45 ms, and a font parsed by the sandbox's fork server would add
+    46 MB to the address space of every child (screening's too), counted against its limit.
+    """
+    with _SUBSETS_LOCK:
+        if chars in _SUBSETS:
+            return _SUBSETS[chars]
+    subset = _cut(chars)
+    with _SUBSETS_LOCK:
+        _SUBSETS[chars] = subset
+        while len(_SUBSETS) > _SUBSETS_KEPT:
+            del _SUBSETS[next(iter(_SUBSETS))]  # the oldest first
+    return subset
+
+
+def _cut(chars: frozenset[str]) -> _Subset | None:
+    """:func:`_subset` without the cache."""
+    font = TTFont(io.BytesIO(_font_file()), lazy=True, recalcTimestamp=False)
+    cmap, glyf = font.getBestCmap(), font["glyf"]
+    # A glyph without contours draws nothing: some fonts map characters they do not design to
+    # an empty glyph. Only spaces may be empty; anything else then falls back to "?".
+    drawable = {ch for ch in chars if ord(ch) in cmap
+                and (glyf[cmap[ord(ch)]].numberOfContours != 0 or ch.isspace())}
+    if not drawable:
+        return None
+    options = font_subset.Options()
+    options.hinting = False  # hints are for screen pixels at small sizes; the stamp is large
+    options.layout_features = []  # precomposed syllables need no shaping
+    options.name_IDs = [0, 1, 2, 3, 4, 5, 6]  # keeps the copyright notice and the names
+    # No PDF viewer reads these from an embedded font (TSI*: the font maker's hinting sources).
+    options.drop_tables += ["kern", "gasp", "TSI0", "TSI1", "TSI2", "TSI3", "TSI5"]
+    subsetter = font_subset.Subsetter(options)
+    subsetter.populate(unicodes=[ord(ch) for ch in sorted(drawable)])
+    subsetter.subset(font)
+    out = io.BytesIO()
+    font.save(out)
+    cmap, order = font.getBestCmap(), font.getGlyphOrder()
+    ids = {glyph: number for number, glyph in enumerate(order)}
+    scale = 1000 / font["head"].unitsPerEm
+    head, hhea, os2 = font["head"], font["hhea"], font["OS/2"]
+    # The tag is six capitals derived from the characters: the same subset gets the same name
+    # (stamped copies stay reproducible) and different subsets get different ones.
+    digest = hashlib.sha256("".join(sorted(drawable)).encode()).digest()
+    tag = "".join(chr(ord("A") + byte % 26) for byte in digest[:6])
+    return _Subset(
+        program=out.getvalue(),
+        name=f"{tag}+{font['name'].getDebugName(6) or 'NanumGothic'}",
+        glyphs={ch: ids[cmap[ord(ch)]] for ch in drawable},
+        widths={ids[glyph]: round(font["hmtx"][glyph][0] * scale) for glyph in order},
+        bbox=tuple(round(v * scale) for v in (head.xMin, head.yMin, head.xMax, head.yMax)),
+        ascent=round(hhea.ascent * scale), descent=round(hhea.descent * scale),
+        cap_height=round(getattr(os2, "sCapHeight", 0) * scale) or round(hhea.ascent * scale))
+
+
+def _embed(writer: PdfWriter, subset: _Subset) -> IndirectObject:
+    """``subset`` as a Type0 font (Identity-H, a CIDFontType2 descendant) in ``writer``.
+
+    Codes are glyph ids, /W gives each glyph's advance, and the /ToUnicode CMap maps each
+    glyph back to its character, so text extraction (and copy and paste) gives the name as
+    written.
+    """
+    by_glyph: dict[int, str] = {}
+    for ch in sorted(subset.glyphs):  # one character per glyph, the lowest if several share it
+        by_glyph.setdefault(subset.glyphs[ch], ch)
+    pairs = [f"<{glyph:04X}> <{ch.encode('utf-16-be').hex().upper()}>"
+             for glyph, ch in sorted(by_glyph.items())]
     blocks = [f"{len(chunk)} beginbfchar\n" + "\n".join(chunk) + "\nendbfchar"
               for chunk in (pairs[i:i + 100] for i in range(0, len(pairs), 100))]
     to_unicode = "\n".join([
@@ -203,18 +343,24 @@ def _korean(writer: PdfWriter, chars: set[str]) -> IndirectObject:
         "1 begincodespacerange", "<0000> <FFFF>", "endcodespacerange", *blocks,
         "endcmap", "CMapName currentdict /CMap defineresource pop", "end", "end",
     ]).encode()
+    program = _stream(subset.program, {"/Length1": len(subset.program)})
     descriptor = _add(writer, _pdf({
-        "/Type": "/FontDescriptor", "/FontName": "/HYGoThic-Medium", "/Flags": 4,
-        "/FontBBox": (-6, -145, 1003, 880), "/ItalicAngle": 0, "/Ascent": 880,
-        "/Descent": -120, "/CapHeight": 880, "/StemV": 59}))
+        # Flags 4 (symbolic): the glyphs are outside the standard Latin set.
+        "/Type": "/FontDescriptor", "/FontName": "/" + subset.name, "/Flags": 4,
+        "/FontBBox": subset.bbox, "/ItalicAngle": 0, "/Ascent": subset.ascent,
+        "/Descent": subset.descent, "/CapHeight": subset.cap_height, "/StemV": 80,
+        "/FontFile2": _add(writer, program)}))
+    glyphs = sorted(subset.widths)
     return _add(writer, _pdf({
-        "/Type": "/Font", "/Subtype": "/Type0", "/BaseFont": "/HYGoThic-Medium-UniKS-UCS2-H",
-        "/Encoding": "/UniKS-UCS2-H",
-        "/DescendantFonts": [{
-            "/Type": "/Font", "/Subtype": "/CIDFontType0", "/BaseFont": "/HYGoThic-Medium",
-            "/CIDSystemInfo": {"/Registry": "Adobe", "/Ordering": "Korea1", "/Supplement": 1},
-            "/FontDescriptor": descriptor, "/DW": 1000,
-        }],
+        "/Type": "/Font", "/Subtype": "/Type0", "/BaseFont": "/" + subset.name,
+        "/Encoding": "/Identity-H",
+        "/DescendantFonts": [_add(writer, _pdf({
+            "/Type": "/Font", "/Subtype": "/CIDFontType2", "/BaseFont": "/" + subset.name,
+            "/CIDSystemInfo": {"/Registry": "Adobe", "/Ordering": "Identity", "/Supplement": 0},
+            "/FontDescriptor": descriptor, "/CIDToGIDMap": "/Identity",
+            # One run of consecutive glyph ids (the subset numbers them 0..n-1).
+            "/W": [glyphs[0], [subset.widths[glyph] for glyph in glyphs]],
+        }))],
         "/ToUnicode": _add(writer, _stream(to_unicode, {})),
     }))
 
