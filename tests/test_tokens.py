@@ -129,6 +129,7 @@ def test_replacing_the_recovery_codes_revokes_every_token(app, runtime, make_use
     page = browser.post("/account/recovery-codes", data={
         "csrf_token": csrf_from(browser, "/account/"), "code": account.totp(clock)})
     assert page.status_code == 200
+    assert "Your API tokens were revoked" in page.get_data(as_text=True)
     assert not _works(app, token)
     [revoked] = _revocations(runtime)
     assert revoked["reasons"] == ["recovery codes replaced"]

@@ -159,7 +159,10 @@ def regenerate_codes() -> str | tuple[str, int] | Response:
         return redirect(url_for("account.index"))
     codes = identity.regenerate_recovery_codes(account)
     # New recovery codes replace the old fallback factor: tokens made under it end.
-    record_revoked_tokens(account, identity.revoke_all_tokens(account), "recovery codes replaced")
+    revoked = identity.revoke_all_tokens(account)
+    record_revoked_tokens(account, revoked, "recovery codes replaced")
+    if revoked:
+        flash(_("Your API tokens were revoked with the old recovery codes. Create new ones if your scripts need them."), "warning")  # noqa: E501 - one literal for the catalogue test
     return render_template("auth/recovery_codes.html", codes=codes)
 
 
@@ -177,8 +180,8 @@ def reauthenticate() -> Response | tuple[str, int]:
     except AccountLocked as error:
         flash(locked_message(error), "error")
         return _page(429)
-    except (InvalidCredentials, InvalidCode):
-        audit(Tag.MFA_FAILED if account.mfa_enabled else Tag.LOGIN_FAILED,
+    except (InvalidCredentials, InvalidCode) as error:
+        audit(Tag.MFA_FAILED if isinstance(error, InvalidCode) else Tag.LOGIN_FAILED,
               target={"account": account.id}, reasons=("re-authentication failed",))
         flash(_("The password or the code is wrong. Nothing was confirmed."), "error")
         return _page(401)
