@@ -448,7 +448,8 @@ UNPROTECTED = {
     "account.enrol_mfa": "the caller's own second factor",
     "account.change_password": "the caller's own password",
     "account.regenerate_codes": "the caller's own recovery codes",
-    "account.create_token": "the caller's own API tokens",
+    "account.reauthenticate": "the caller's own password and code, confirmed again",
+    "account.create_token": "the caller's own API tokens (after a recent re-authentication)",
     "account.revoke_token": "the caller's own API tokens (another's token id answers 404)",
 }
 

@@ -212,7 +212,7 @@ def test_auditors_see_metadata_but_never_content(app, team, make_user, clock):
 
 def test_upload_after_the_deadline_is_refused_and_stores_nothing(client, team, clock, runtime,
                                                                  settings):
-    token = _token(runtime, team.applicant, days=100)
+    token = _token(runtime, team.applicant, days=90)  # the longest allowed: past the deadline
     clock.now = runtime.definitions["sovereign-ai-2025"].submission_deadline
     response = _upload(client, team, pdf_bytes(1000), token=token)
     assert response.status_code == 409 and response.json["error"] == "deadline_passed"

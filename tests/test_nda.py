@@ -554,4 +554,4 @@ def test_token_form_errors_are_clear(app, make_user, clock):
     response = browser.post("/account/tokens", data={
         "csrf_token": csrf_from(browser, "/account/"), "name": "x", "days": "9999"})
     assert response.status_code == 400
-    assert "A token lives 1 to 366 days." in response.get_data(as_text=True)
+    assert "A token lives 1 to 90 days." in response.get_data(as_text=True)

@@ -407,6 +407,56 @@ OPERATOR_ROWS = [
     _deny("operator", (), A.STAGE_DISQUALIFY, "programme"),
 ]
 
+# -- a second factor for every role that requires one, whatever the channel -------------------
+# ``mfa=False``: the credentials acting passed no second factor — a demo session that skipped
+# enrolment, or an API token from ``vault token create``. Each row above that allows an officer,
+# auditor or administrator is asked again without the factor and denied, by the permit's own
+# ``principal.mfa`` condition and by the role's guard.
+
+GUARD_OFFICER_MFA = "guard-officer-without-mfa"
+GUARD_AUDITOR_MFA = "guard-auditor-without-mfa"
+GUARD_ADMIN_MFA = "guard-admin-without-mfa"
+_OFFICER_PROGRAMME_ACTIONS = (A.PROGRAMME_VIEW, A.PROGRAMME_MANAGE, A.ASSIGNMENT_MANAGE,
+                              A.ASSIGNMENT_LIST, A.CONFLICT_MANAGE, A.NDA_VIEW, A.NDA_REPORT,
+                              A.WATERMARK_LOOKUP, *_SCREENING_PROGRAMME_ACTIONS)
+
+SECOND_FACTOR_ROWS = [
+    *(_deny("officer", (), a, t, GUARD_OFFICER_MFA, mfa=False) for a, t in _MATERIAL.items()),
+    *(_deny("officer", ("officer-conflict", "grant"), a, t, GUARD_OFFICER_MFA, mfa=False)
+      for a, t in _MATERIAL.items()),
+    *(_deny("officer", (), a, "programme", GUARD_OFFICER_MFA, mfa=False)
+      for a in (*_OFFICER_PROGRAMME_ACTIONS, *_STAGE_ACTIONS)),
+    *(_deny("officer", (), a, "alpha.submission", GUARD_OFFICER_MFA, mfa=False)
+      for a in (A.SCREENING_DECIDE, A.SCORE_SHEET_REOPEN, A.SCORE_SHEET_VIEW)),
+    _deny("officer", (), A.SCORE_SHEET_VIEW, "programme", GUARD_OFFICER_MFA, mfa=False),
+    _deny("officer", ("officer-conflict",), A.GRANT_REQUEST, "alpha", GUARD_OFFICER_MFA,
+          mfa=False),
+    _deny("officer2", ("officer-conflict", "grant-requested"), A.GRANT_APPROVE, "grant",
+          GUARD_OFFICER_MFA, mfa=False),
+    _deny("officer", (), A.DOCUMENT_ACCESS_REPORT, "system", GUARD_OFFICER_MFA, mfa=False),
+    # A conflicted officer without the factor: both reasons are named.
+    _deny("officer", ("officer-conflict",), A.SCREENING_DECIDE, "alpha.submission",
+          GUARD_OFFICER_MFA, "guard-conflicted-officer-decides-nothing", mfa=False),
+    *(_deny("auditor", (), a, "system", GUARD_AUDITOR_MFA, mfa=False)
+      for a in (A.AUDIT_LOG_VIEW, A.AUDIT_LOG_EXPORT, A.AUDIT_LOG_CHECK,
+                A.DOCUMENT_ACCESS_REPORT)),
+    *(_deny("auditor", (), a, t, GUARD_AUDITOR_MFA, mfa=False)
+      for a, t in ((A.PROGRAMME_VIEW, "programme"), (A.CONSORTIUM_VIEW, "alpha"),
+                   (A.SUBMISSION_VIEW, "alpha.submission"), (A.DOCUMENT_VIEW, "alpha.document"))),
+    _deny("auditor", (), A.DOCUMENT_READ, "alpha.document", GUARD_AUDITOR_MFA,
+          "guard-no-content-for-auditors", mfa=False),
+    *(_deny("admin", (), a, "system", GUARD_ADMIN_MFA, mfa=False)
+      for a in (A.USER_LIST, A.USER_MANAGE, A.KEY_MANAGE)),
+    # Reviewers: reading, scoring and accepting the NDA need the factor (rows above); seeing
+    # the programme and the NDA's text, declaring a conflict (which only takes access away) and
+    # their own assignments do not, so that a reviewer without it learns what is missing.
+    *(_allow("reviewer", (), a, "programme", "reviewer-views-programme", mfa=False)
+      for a in (A.PROGRAMME_VIEW, A.NDA_VIEW, A.CONFLICT_DECLARE, A.ASSIGNMENT_LIST)),
+    # A checkpoint reveals nothing: anyone reads it, factor or not.
+    *(_allow(name, (), A.AUDIT_CHECKPOINT_VIEW, "system", "anyone-reads-checkpoints", mfa=False)
+      for name in ("officer", "auditor", "admin")),
+]
+
 EVERYONE_ROWS = [
     _allow(name, (), A.AUDIT_CHECKPOINT_VIEW, "system", "anyone-reads-checkpoints")
     for name in ("applicant_alpha", "reviewer", "officer", "auditor", "admin", "operator")
@@ -414,7 +464,7 @@ EVERYONE_ROWS = [
             mfa=False)]
 
 ROWS = APPLICANT_ROWS + REVIEWER_ROWS + OFFICER_ROWS + AUDITOR_ROWS + ADMIN_ROWS + \
-    OPERATOR_ROWS + EVERYONE_ROWS
+    OPERATOR_ROWS + SECOND_FACTOR_ROWS + EVERYONE_ROWS
 
 
 @pytest.fixture(scope="module")

@@ -380,16 +380,18 @@ def test_an_evaluation_error_denies_even_when_cedar_allows(engine: PolicyEngine)
     """Cedar skips a policy that errors and may still say Allow; the engine denies then.
 
     The shipped forbids read the same attributes as the permits they guard, so a probe forbid
-    is added to the real set: it reads the officer's ``mfa``, which this slice gives as text.
+    is added to the real set: it reads the officer's ``conflicted_programmes`` (which no permit
+    of this action reads), which this slice gives as text.
     """
     schema = (POLICIES / SCHEMA_FILE).read_text("utf-8")
     files = {p.name: p.read_text("utf-8") for p in POLICIES.glob("*.cedar")}
     files["zz-probe.cedar"] = (
-        '@id("probe-officer-mfa")\nforbid (principal is Vault::Officer, '
+        '@id("probe-officer-programmes")\nforbid (principal is Vault::Officer, '
         'action == Vault::Action::"document:read", resource is Vault::Document)\n'
-        'unless { principal.mfa };\n')
+        'when { principal.conflicted_programmes.contains(resource.submission.programme) };\n')
     probed = PolicyEngine(schema, files)
-    officer = _entity(EntityRef("Officer", "o"), {"mfa": "yes", "conflicts": [], "grants": []})
+    officer = _entity(EntityRef("Officer", "o"), {"mfa": True, "conflicts": [], "grants": [],
+                                                  "conflicted_programmes": "yes"})
     raw = cedarpy.is_authorized(
         {"principal": officer["uid"], "action": {"type": "Vault::Action", "id": "document:read"},
          "resource": DOCUMENT.json(), "context": {"now": NOW}},
@@ -398,7 +400,7 @@ def test_an_evaluation_error_denies_even_when_cedar_allows(engine: PolicyEngine)
     assert raw.allowed and raw.diagnostics.errors  # Cedar alone would let this through
     decision = _decide(probed, officer, Action.DOCUMENT_READ, DOCUMENT)
     assert not decision.allowed
-    assert decision.errors and "expected bool" in decision.errors[0]
+    assert decision.errors and "expected set" in decision.errors[0]
     assert decision.reasons[0].startswith("error: ")
 
 

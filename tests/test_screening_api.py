@@ -23,10 +23,11 @@ PROGRAMME = "sovereign-ai-2025"
 
 
 def bearer(runtime, account) -> dict[str, str]:
-    """The Authorization header of a fresh API token of ``account``."""
+    """The Authorization header of a fresh API token of ``account``, made as on the account page
+    of a session that passed the second factor (officers need it)."""
     with unit_of_work(runtime.sessions) as session:
         token, _ = runtime.identity(session).create_token(session.get(User, account.id),
-                                                          "test", 30)
+                                                          "test", 30, mfa_verified=True)
     return {"Authorization": f"Bearer {token}", "Accept-Language": "en"}
 
 

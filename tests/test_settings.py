@@ -94,6 +94,9 @@ def test_each_secret_is_read_from_its_own_variable(tmp_path):
         ("VAULT_TRUSTED_PROXIES", "6"),
         ("VAULT_SECURE_COOKIES", "maybe"),
         ("VAULT_SECURE_COOKIES", "2"),
+        ("VAULT_TOKEN_MAX_DAYS", "ninety"),
+        ("VAULT_TOKEN_MAX_DAYS", "0"),
+        ("VAULT_TOKEN_MAX_DAYS", "367"),
     ],
 )
 def test_malformed_or_out_of_range_value_is_refused_naming_it(tmp_path, variable, value):
@@ -115,7 +118,9 @@ def test_integer_settings_within_range_are_used(tmp_path):
     settings = Settings.from_env(_production(
         tmp_path, VAULT_SESSION_MINUTES="60", VAULT_LOGIN_MAX_FAILURES="3",
         VAULT_LOGIN_LOCKOUT_SECONDS="120", VAULT_TRUSTED_PROXIES="1",
+        VAULT_TOKEN_MAX_DAYS="30",
     ))
+    assert settings.token_max_days == 30
     assert settings.session_lifetime == timedelta(minutes=60)
     assert settings.login_max_failures == 3
     assert settings.login_lockout == timedelta(seconds=120)
@@ -130,6 +135,7 @@ def test_defaults_apply_when_optional_variables_are_absent(tmp_path):
     assert settings.login_lockout == timedelta(minutes=15)
     assert settings.trusted_proxies == 0
     assert settings.force_https_cookies is False
+    assert settings.token_max_days == 90
     assert settings.testing is False
 
 

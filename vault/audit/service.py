@@ -37,6 +37,8 @@ class Tag(StrEnum):
     LOGOUT = "auth:logout"
     MFA_ENROLLED = "auth:mfa:enrolled"
     MFA_FAILED = "auth:mfa:failed"
+    MFA_RESET = "auth:mfa:reset"
+    REAUTHENTICATED = "auth:reauthenticated"
     PASSWORD_CHANGED = "auth:password:changed"
     TOKEN_CREATED = "token:created"
     TOKEN_REVOKED = "token:revoked"

@@ -42,4 +42,12 @@ class UnknownOrganization(IdentityError):
 
 
 class InvalidToken(IdentityError):
-    """An API token request is malformed, or no token matches."""
+    """An API token request is malformed, or no token matches.
+
+    ``template`` and ``values`` let the web layer translate the message before filling it in.
+    """
+
+    def __init__(self, template: str, **values: object) -> None:
+        super().__init__(template.format(**values))
+        self.template = template
+        self.values = values

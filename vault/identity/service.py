@@ -41,7 +41,8 @@ MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 128
 RECOVERY_CODE_COUNT = 10
 TOKEN_PREFIX = "vault_"  # noqa: S105 - a public prefix that marks tokens, not a secret
-MAX_TOKEN_DAYS = 366
+#: The lifetime a token is given when its creator names none (shortened to the maximum).
+DEFAULT_TOKEN_DAYS = 30
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
 
@@ -95,12 +96,15 @@ class IdentityService:
         lookup: crypto.LookupKey,
         throttle: ThrottlePolicy,
         clock: Callable[[], datetime],
+        token_max_days: int = 90,
     ) -> None:
         self.session = session
         self.cipher = cipher
         self.lookup = lookup
         self.throttle = throttle
         self.clock = clock
+        #: The longest lifetime a new API token may have (``VAULT_TOKEN_MAX_DAYS``).
+        self.token_max_days = token_max_days
 
     # -- accounts -------------------------------------------------------------------------
 
@@ -166,27 +170,32 @@ class IdentityService:
             raise UnknownOrganization(f"No organisation named {name!r} is registered.")
         return organization
 
-    def deactivate(self, email: str) -> User:
-        """Deactivate an account and end all its sessions; raises ``UnknownUser``."""
+    def deactivate(self, email: str) -> tuple[User, list[ApiToken]]:
+        """Deactivate an account and end all its sessions and tokens; returns the account and
+        the tokens revoked now. Raises ``UnknownUser``."""
         user = self.find_by_email(email)
         if user is None:
             raise UnknownUser(f"No account has e-mail {email}.")
         user.active = False
-        self.end_all_sessions(user)
-        return user
+        return user, self.end_all_sessions(user)
 
-    def end_all_sessions(self, user: User) -> None:
-        """Invalidate every session of the user, on every device (logout, deactivation)."""
+    def end_all_sessions(self, user: User) -> list[ApiToken]:
+        """Invalidate every session of the user, on every device, and every API token
+        (sign-out everywhere, deactivation, password change, second-factor reset); returns the
+        tokens revoked now, for the caller to record."""
         self.session.execute(
             update(User)
             .where(User.id == user.id)
             .values(session_generation=User.session_generation + 1)
         )
         self.session.refresh(user, ["session_generation"])
+        # A token is a session that outlives the browser: whatever ends every session of the
+        # account ends its tokens too, or a stolen token would survive the owner's remedy.
+        return self.revoke_all_tokens(user)
 
-    def change_password(self, user: User, current: str, new: str) -> None:
-        """Replace the password and end every session; raises ``InvalidCredentials``,
-        ``AccountLocked`` or ``WeakPassword``."""
+    def change_password(self, user: User, current: str, new: str) -> list[ApiToken]:
+        """Replace the password and end every session and token; returns the tokens revoked.
+        Raises ``InvalidCredentials``, ``AccountLocked`` or ``WeakPassword``."""
         self.check_not_locked(user.email_key)
         if not crypto.verify_password(user.password_hash, current):
             self.record_failure(user.email_key)
@@ -194,7 +203,41 @@ class IdentityService:
         check_password_rules(new, email=user.email, display_name=user.display_name)
         user.password_hash = crypto.hash_password(new)
         user.password_changed_at = self.clock()
-        self.end_all_sessions(user)
+        return self.end_all_sessions(user)
+
+    def reauthenticate(self, user: User, password: str, code: str) -> None:
+        """Confirm that the person at the session still holds the account's credentials: the
+        password, and a TOTP code when the account has a second factor (a recovery code is
+        not accepted here: it is for a lost device, not for everyday confirmation).
+
+        Failures count toward throttling like a sign-in. Raises ``AccountLocked``,
+        ``InvalidCredentials`` or ``InvalidCode``.
+        """
+        self.check_not_locked(user.email_key)
+        if not user.active or not crypto.verify_password(user.password_hash, password):
+            self.record_failure(user.email_key)
+            raise InvalidCredentials("The password is wrong.")
+        if user.mfa_enabled:
+            cleaned = code.strip().replace(" ", "")
+            if not mfa.looks_like_totp(cleaned):
+                self.record_failure(user.email_key)
+                raise InvalidCode("Enter the six-digit code from your authenticator app.")
+            self.verify_second_factor(user, cleaned)
+
+    def reset_second_factor(self, email: str) -> tuple[User, list[ApiToken]]:
+        """The operator's remedy for a lost device and lost recovery codes: forget the TOTP
+        seed and the recovery codes, end every session and token; the next sign-in asks for a
+        new enrolment (roles that require a second factor). Returns the account and the tokens
+        revoked now; raises ``UnknownUser``."""
+        user = self.find_by_email(email)
+        if user is None:
+            raise UnknownUser(f"No account has e-mail {email}.")
+        user.totp_secret_sealed = None
+        user.totp_pending_sealed = None
+        user.totp_enabled_at = None
+        user.totp_last_step = None
+        self.session.execute(RecoveryCode.__table__.delete().where(RecoveryCode.user_id == user.id))
+        return user, self.end_all_sessions(user)
 
     # -- sign-in --------------------------------------------------------------------------
 
@@ -352,20 +395,24 @@ class IdentityService:
 
     # -- API tokens -----------------------------------------------------------------------
 
-    def create_token(self, user: User, name: str, days: int, *, mfa_verified: bool = False
-                     ) -> tuple[str, ApiToken]:
-        """A new bearer token for the user, valid for ``days``; returns it once with its row.
+    def create_token(self, user: User, name: str, days: int | None, *,
+                     mfa_verified: bool = False) -> tuple[str, ApiToken]:
+        """A new bearer token for the user, valid for ``days`` (at most ``token_max_days``;
+        ``None``: the default, shortened to the maximum); returns it once with its row.
 
         ``mfa_verified``: created from a session that passed a second factor, so the token may
-        do what the policies allow only with MFA (a reviewer reading documents).
+        do what the policies allow only with MFA (a reviewer reading documents, an officer
+        reading anything of a consortium).
 
         Raises ``InvalidToken`` for a bad name or lifetime, ``UnknownUser`` for an inactive user.
         """
         name = name.strip()
         if not name or len(name) > 100:
             raise InvalidToken("A token name of 1 to 100 characters is required.")
-        if not 1 <= days <= MAX_TOKEN_DAYS:
-            raise InvalidToken(f"A token lives 1 to {MAX_TOKEN_DAYS} days.")
+        if days is None:
+            days = min(DEFAULT_TOKEN_DAYS, self.token_max_days)
+        if not 1 <= days <= self.token_max_days:
+            raise InvalidToken("A token lives 1 to {max} days.", max=self.token_max_days)
         if not user.active:
             raise UnknownUser(f"{user.email} is deactivated.")
         token = TOKEN_PREFIX + crypto.random_token(32)
@@ -410,11 +457,27 @@ class IdentityService:
             query = query.where(ApiToken.user_id == user.id)
         return list(self.session.scalars(query))
 
+    def revoke_all_tokens(self, user: User) -> list[ApiToken]:
+        """Revoke every live (unrevoked, unexpired) token of the user; returns them."""
+        now = self.clock()
+        live = list(self.session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None),
+                                   ApiToken.expires_at > now).order_by(ApiToken.created_at)))
+        for token in live:
+            token.revoked_at = now
+        self.session.flush()
+        return live
+
+    def owned_token(self, user: User, token_id: uuid.UUID) -> ApiToken | None:
+        """The user's own token with this id; ``None`` for another user's or an unknown id."""
+        return self.session.scalar(
+            select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id))
+
     def revoke_token(self, prefix: str) -> ApiToken:
         """Revoke the token whose shown prefix (or id) this is; raises ``InvalidToken``."""
         matches = [t for t in self.tokens() if t.prefix == prefix or str(t.id) == prefix]
         if len(matches) != 1:
-            raise InvalidToken(f"No single token matches {prefix!r}.")
+            raise InvalidToken("No single token matches {prefix}.", prefix=repr(prefix))
         token = matches[0]
         if token.revoked_at is None:
             token.revoked_at = self.clock()

@@ -4,12 +4,13 @@ tokens."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, session, url_for
 from flask_login import logout_user
 from flask_wtf import FlaskForm
 from werkzeug.exceptions import NotFound
-from wtforms import IntegerField, StringField
+from wtforms import IntegerField, PasswordField, StringField
 from wtforms.validators import Length, Optional
 
 from vault.audit.service import Tag
@@ -21,8 +22,8 @@ from vault.identity.errors import (
     InvalidToken,
     WeakPassword,
 )
-from vault.identity.models import ApiToken
-from vault.web.auth import enrolment_step, locked_message
+from vault.identity.service import DEFAULT_TOKEN_DAYS
+from vault.web.auth import enrolment_step, locked_message, record_revoked_tokens
 from vault.web.context import actor, audit, db, runtime, user
 from vault.web.forms import CodeForm, EmptyForm, PasswordChangeForm
 from vault.web.i18n import gettext as _
@@ -30,8 +31,9 @@ from vault.web.i18n import gettext as _
 bp = Blueprint("account", __name__, url_prefix="/account")
 
 
-#: The lifetime the token form proposes, in days.
-DEFAULT_TOKEN_DAYS = 30
+#: How long a re-authentication (or a sign-in) lets the session create API tokens. A stolen
+#: session cookie alone cannot mint a long-lived token: it needs the password (and the code).
+REAUTH_WINDOW = timedelta(minutes=5)
 
 
 class TokenForm(FlaskForm):
@@ -41,20 +43,41 @@ class TokenForm(FlaskForm):
     days = IntegerField("days", validators=[Optional()])
 
 
+class ReauthForm(FlaskForm):
+    """Confirm the password (and the current code, with a second factor) before a sensitive
+    step."""
+
+    password = PasswordField("password", validators=[Length(max=1024)])
+    code = StringField("code", validators=[Length(max=64)])
+
+
+def _reauthenticated_until() -> datetime | None:
+    """Until when this session may create tokens, if its re-authentication is recent."""
+    stamp = session.get("reauthenticated_at")
+    if not isinstance(stamp, str):
+        return None
+    until = datetime.fromisoformat(stamp) + REAUTH_WINDOW
+    return until if runtime().clock() < until else None
+
+
 def _page(status: int = 200, **overrides: object) -> tuple[str, int]:
     """The account page (forms may be replaced by submitted ones, to show their errors)."""
     account = user()
     identity = runtime().identity(db())
+    max_days = runtime().settings.token_max_days
     context: dict[str, object] = {
         "account": account,
         "remaining_codes": identity.remaining_recovery_codes(account),
         "password_form": PasswordChangeForm(formdata=None),
         "regenerate_form": CodeForm(formdata=None),
         "token_form": TokenForm(formdata=None),
+        "reauth_form": ReauthForm(formdata=None),
+        "reauthenticated_until": _reauthenticated_until(),
+        "max_days": max_days,
         "tokens": identity.tokens(account),
         "now": runtime().clock(),
         "session_mfa": actor().mfa,
-        "default_days": DEFAULT_TOKEN_DAYS,
+        "default_days": min(DEFAULT_TOKEN_DAYS, max_days),
         "new_token": None,
     }
     context.update(overrides)
@@ -83,7 +106,7 @@ def change_password() -> Response | tuple[str, int]:
     if form.new_password.data != form.confirm_password.data:
         return again(_("The new password and its confirmation differ."), 400)
     try:
-        identity.change_password(
+        revoked = identity.change_password(
             account, form.current_password.data or "", form.new_password.data or ""
         )
     except AccountLocked as error:
@@ -93,8 +116,10 @@ def change_password() -> Response | tuple[str, int]:
     except WeakPassword as error:
         return again(_(str(error)), 400)
     audit(Tag.PASSWORD_CHANGED, target={"account": account.id})
+    record_revoked_tokens(account, revoked, "password changed")
     logout_user()
-    flash(_("Your password was changed. Every session has ended; sign in again."), "info")
+    flash(_("Your password was changed. Every session and API token has ended; sign in again."),
+          "info")
     return redirect(url_for("auth.login"))
 
 
@@ -132,33 +157,67 @@ def regenerate_codes() -> str | tuple[str, int] | Response:
     except InvalidCode:
         flash(_("The code is wrong, expired or already used."), "error")
         return redirect(url_for("account.index"))
-    return render_template("auth/recovery_codes.html",
-                           codes=identity.regenerate_recovery_codes(account))
+    codes = identity.regenerate_recovery_codes(account)
+    # New recovery codes replace the old fallback factor: tokens made under it end.
+    revoked = identity.revoke_all_tokens(account)
+    record_revoked_tokens(account, revoked, "recovery codes replaced")
+    if revoked:
+        flash(_("Your API tokens were revoked with the old recovery codes. Create new ones if your scripts need them."), "warning")  # noqa: E501 - one literal for the catalogue test
+    return render_template("auth/recovery_codes.html", codes=codes)
 
 
+@bp.post("/reauth")
+def reauthenticate() -> Response | tuple[str, int]:
+    """Confirm the password (and the current TOTP code, with a second factor) so that this
+    session may create API tokens for the next few minutes."""
+    form = ReauthForm()
+    if not form.validate_on_submit():
+        abort(400)
+    account = user()
+    try:
+        runtime().identity(db()).reauthenticate(account, form.password.data or "",
+                                                form.code.data or "")
+    except AccountLocked as error:
+        flash(locked_message(error), "error")
+        return _page(429)
+    except (InvalidCredentials, InvalidCode) as error:
+        audit(Tag.MFA_FAILED if isinstance(error, InvalidCode) else Tag.LOGIN_FAILED,
+              target={"account": account.id}, reasons=("re-authentication failed",))
+        flash(_("The password or the code is wrong. Nothing was confirmed."), "error")
+        return _page(401)
+    session["reauthenticated_at"] = runtime().clock().isoformat()
+    audit(Tag.REAUTHENTICATED, target={"account": account.id})
+    flash(_("Confirmed. You may create tokens for the next {minutes} minutes.",
+            minutes=int(REAUTH_WINDOW.total_seconds() // 60)), "info")
+    return redirect(url_for("account.index", _anchor="tokens"))
 
 
 @bp.post("/tokens")
 def create_token() -> tuple[str, int]:
     """A new API token for the signed-in user, shown once on the page that answers.
 
-    The token may do what needs a second factor (accepting an NDA) only if this session passed
-    one; tokens from ``vault token create`` never may.
+    Only within a few minutes of a sign-in or a re-authentication (``REAUTH_WINDOW``). The
+    token may do what needs a second factor only if this session passed one; tokens from
+    ``vault token create`` never may.
     """
     form = TokenForm()
     if not form.validate_on_submit():
         flash(_("Give the token a name of up to 100 characters and a lifetime in days."),
               "error")
         return _page(400, token_form=form)
+    if _reauthenticated_until() is None:
+        minutes = int(REAUTH_WINDOW.total_seconds() // 60)
+        # One literal on one line, so that the catalogue test finds it.
+        flash(_("Confirm your password first: tokens are created only within {minutes} minutes of confirming it.", minutes=minutes), "error")  # noqa: E501
+        return _page(403, token_form=form)
     account = user()
     mfa_verified = actor().mfa
     try:
         token, row = runtime().identity(db()).create_token(
-            account, (form.name.data or "").strip(),
-            form.days.data if form.days.data is not None else DEFAULT_TOKEN_DAYS,
+            account, (form.name.data or "").strip(), form.days.data,
             mfa_verified=mfa_verified)
     except InvalidToken as error:
-        flash(_(str(error)), "error")
+        flash(_(error.template, **error.values), "error")
         return _page(400, token_form=form)
     audit(Tag.TOKEN_CREATED, target={"account": account.id, "token": row.prefix,
                                      "expires": row.expires_at.isoformat(),
@@ -176,9 +235,8 @@ def revoke_token(token_id: uuid.UUID) -> Response:
     account = user()
     identity = runtime().identity(db())
     # ``revoke_token`` searches every account's tokens: the ownership check is here.
-    owned: ApiToken | None = next((t for t in identity.tokens(account) if t.id == token_id),
-                                  None)
-    if owned is None or owned.user_id != account.id:
+    owned = identity.owned_token(account, token_id)
+    if owned is None:
         raise NotFound()
     token = identity.revoke_token(str(owned.id))
     audit(Tag.TOKEN_REVOKED, target={"account": account.id, "token": token.prefix})

@@ -72,14 +72,18 @@ def audit_export() -> Response:
 
 @bp.get("/me")
 def me() -> Response:
-    """Who the caller is: id, e-mail, role, MFA state and the consortia they act for."""
+    """Who the caller is: id, e-mail, role, whether these credentials passed a second factor
+    (the session's sign-in, or the session a token was created from) and the consortia they
+    act for."""
     account = user()
     return jsonify(
         id=str(account.id),
         email=account.email,
         display_name=account.display_name,
         role=account.role.value,
-        mfa=account.mfa_enabled,
+        # The credentials' state, not the account's: a command-line token of an account with
+        # a second factor has none behind it.
+        mfa=actor().mfa,
         consortia=sorted(str(c) for c in actor().consortium_ids),
     )
 

@@ -27,7 +27,7 @@ from flask_login import current_user, logout_user
 from vault.audit.service import Tag
 from vault.identity import mfa
 from vault.identity.errors import AccountLocked, InvalidCode, InvalidCredentials
-from vault.identity.models import User
+from vault.identity.models import ApiToken, User
 from vault.identity.service import email_key
 from vault.policy.actions import Actor
 from vault.web.context import audit, db, runtime, user
@@ -112,6 +112,13 @@ def _failed(tag: Tag, reason: str, account: User | None = None, email: str = "")
           reasons=(reason,))
 
 
+def record_revoked_tokens(account: User, tokens: list[ApiToken], reason: str) -> None:
+    """Record each token a change of credentials revoked (only its shown prefix)."""
+    for token in tokens:
+        audit(Tag.TOKEN_REVOKED, actor_=_as_actor(account),
+              target={"account": account.id, "token": token.prefix}, reasons=(reason,))
+
+
 def _finish(account: User, *, mfa_skipped: bool = False) -> Response:
     next_url = session.get("pending", {}).get("next") or url_for("home.index")
     runtime().identity(db()).complete_sign_in(account)
@@ -179,6 +186,13 @@ def second_factor() -> Response | str:
         flash(_("The code is wrong, expired or already used."), "error")
         return render_template("auth/code.html", form=form), 401
     if method == "recovery":
+        # A recovery code stands in for a lost device: whatever was made with the old factor
+        # ends, since whoever holds the device might be using it.
+        revoked = identity.revoke_all_tokens(account)
+        record_revoked_tokens(account, revoked, "recovery code used")
+        if revoked:
+            flash(_("You signed in with a recovery code, so your API tokens were revoked."),
+                  "warning")
         flash(
             _("You used a recovery code. {count} remain.",
               count=identity.remaining_recovery_codes(account)),
@@ -267,8 +281,10 @@ def logout() -> Response:
     """Sign out everywhere: the session generation moves on, so every session of the user ends."""
     if not EmptyForm().validate_on_submit():
         abort(400)
-    runtime().identity(db()).end_all_sessions(user())
-    audit(Tag.LOGOUT, target={"account": user().id})
+    account = user()
+    revoked = runtime().identity(db()).end_all_sessions(account)
+    audit(Tag.LOGOUT, target={"account": account.id})
+    record_revoked_tokens(account, revoked, "signed out everywhere")
     logout_user()
     session.clear()
     flash(_("You have signed out."), "info")

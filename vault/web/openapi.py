@@ -49,8 +49,9 @@ def openapi_document() -> dict[str, Any]:
             "title": "Vault API",
             "version": "1",
             "description": "Secure document vault of the sovereign AI foundation-model programme."
-                           " Authenticate with `Authorization: Bearer <token>` (create tokens with"
-                           " `vault token create`). Errors are `{\"error\", \"message\"}`.",
+                           " Authenticate with `Authorization: Bearer <token>` (create tokens on"
+                           " the account page, or with `vault token create`: such a token has no"
+                           " second factor behind it). Errors are `{\"error\", \"message\"}`.",
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
@@ -101,7 +102,12 @@ def openapi_document() -> dict[str, Any]:
                     "application/zip": {"schema": {"type": "string"}}}},
                     **_errors(400, 401, 403, 404)}}},
             "/me": {"get": {"summary": "The caller", "responses": {
-                "200": _json({"type": "object"}, "The caller's account"), **_errors(401)}}},
+                "200": _json({"type": "object", "properties": {
+                    "mfa": {"type": "boolean",
+                            "description": "Whether these credentials passed a second factor"
+                                           " (the session, or the session the token was made"
+                                           " on); not whether the account has one."}}},
+                    "The caller's account"), **_errors(401)}}},
             "/submissions": {"get": {"summary": "Submissions the caller may see", "responses": {
                 "200": _json({"type": "object", "properties": {"submissions": {
                     "type": "array", "items": {"$ref": "#/components/schemas/Submission"}}}},

@@ -91,6 +91,9 @@ def start_session(user: User, *, mfa_skipped: bool = False) -> None:
     session.clear()
     session["sid"] = uuid.uuid4().hex  # a new session identity at every sign-in
     session["signed_in_at"] = runtime().clock().isoformat()
+    # A full sign-in is a fresh authentication: it counts as re-authentication for the steps
+    # that ask for one (creating an API token) for a few minutes.
+    session["reauthenticated_at"] = session["signed_in_at"]
     session["mfa_skipped"] = mfa_skipped
     session.permanent = True
     login_user(user)
