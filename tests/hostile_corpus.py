@@ -66,6 +66,7 @@ CASES: tuple[Case, ...] = (
     Case("outline_js", "javascript", "outline", "MARK-outline-js"),
     Case("uri_base", "uri", "catalog /URI", "MARK-uri-base"),
     Case("xobject_js", "javascript", "page 1", "MARK-xobject-js"),
+    Case("indirect_action", "launch", "page 1 annotation", "MARK-indirect-action"),
 )
 BY_NAME = {case.name: case for case in CASES}
 
@@ -195,6 +196,11 @@ def _apply(build: _Build, case: Case) -> None:
                 b"/Type /XObject /Subtype /Form /BBox [0 0 595 842] /Resources << /Font "
                 b"<< /F1 3 0 R >> >> /AA << /O " + _js(case.marker) + b" >> /OpenAction "
                 + _js(case.marker))))
+        case "indirect_action":
+            # The action's type behind a reference, on an annotation that is kept (a square).
+            kind = build.add(b"/Launch")
+            build.annotate(0, b"<< /Type /Annot /Subtype /Square /Rect [100 100 200 200] "
+                              b"/A << /S " + kind + b" /F (%s.exe) >> >>" % mark)
         case _:
             raise ValueError(case.name)
 
@@ -316,8 +322,8 @@ def append_update(original: bytes, changed: dict[int, bytes]) -> bytes:
 
 #: Keys that hold scripts, actions, triggers, files, forms or media: none may be in a copy.
 FORBIDDEN_KEYS = frozenset({
-    "/JS", "/JavaScript", "/AA", "/OpenAction", "/A", "/Next", "/Launch", "/URI", "/EmbeddedFile",
-    "/EmbeddedFiles", "/EF", "/RF", "/FS", "/XFA", "/AcroForm", "/Names", "/Outlines",
+    "/JS", "/JavaScript", "/AA", "/OpenAction", "/A", "/Launch", "/URI", "/EmbeddedFile",
+    "/EmbeddedFiles", "/EF", "/RF", "/FS", "/XFA", "/AcroForm", "/Names",
     "/RichMediaContent", "/RichMediaSettings", "/3DD", "/3DA", "/3DV", "/Win", "/Mac", "/Unix",
 })
 #: Values of /S, /Type and /Subtype that are active content.
@@ -328,7 +334,7 @@ FORBIDDEN_NAMES = frozenset({
     "/FileAttachment", "/RichMedia", "/3D", "/Screen", "/U3D", "/PRC", "/GoTo",
 })
 #: The catalog of a copy holds its page tree and nothing that acts.
-CATALOG_KEYS = {"/Type", "/Pages", "/PageLabels", "/Lang"}
+CATALOG_KEYS = {"/Type", "/Pages", "/PageLabels", "/Lang", "/Outlines"}
 
 
 def every_object(reader: PdfReader):
@@ -357,8 +363,10 @@ def problems(data: bytes, markers: list[str]) -> list[str]:
                           if m.encode() in decoded]
             if isinstance(item, DictionaryObject):
                 found += [f"{key} in {where}" for key in item if key in FORBIDDEN_KEYS]
+                if "/Next" in item and "/Title" not in item:  # an action chain, not a bookmark
+                    found.append(f"/Next in {where}")
                 found += [f"{key} {item[key]} in {where}" for key in ("/S", "/Type", "/Subtype")
-                          if item.get(key) in FORBIDDEN_NAMES]
+                          if key in item and item[key] in FORBIDDEN_NAMES]  # [] resolves
                 # Nested direct objects; indirect ones are visited as objects of their own.
                 pending += [(value, f"{where} {key}") for key, value in item.items()
                             if not isinstance(value, IndirectObject)]

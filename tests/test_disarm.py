@@ -20,6 +20,7 @@ from tests.hostile_corpus import (
     CASES,
     PACKINGS,
     PAGES,
+    append_update,
     every_object,
     hostile_pdf,
     page_text,
@@ -128,3 +129,25 @@ def test_page_labels_survive_with_their_prefix():
     assert copy.page_labels == ["A-i", "A-ii", "A-iii"]
     assert "/OpenAction" not in copy.root_object
 
+
+
+def test_bookmarks_keep_their_titles_and_internal_destinations_but_no_actions():
+    # Outline: "Chapter 1" runs a script (hostile corpus); an update adds "Budget" -> page 3
+    # as its sibling, with a child "Web" that opens a web address.
+    data = append_update(hostile_pdf(["outline_js"]), {
+        30: b"<< /Type /Outlines /First 31 0 R /Last 40 0 R /Count 3 >>",
+        31: b"<< /Title (Chapter 1) /Parent 30 0 R /Next 40 0 R /A << /S /JavaScript "
+            b"/JS (app.alert\\('MARK-outline-js'\\)) >> >>",
+        40: b"<< /Title (Budget) /Parent 30 0 R /Prev 31 0 R /Dest [12 0 R /Fit] "
+            b"/First 41 0 R /Last 41 0 R /Count 1 >>",
+        41: b"<< /Title (Web) /Parent 40 0 R /A << /S /URI /URI (https://example.org/) >> >>",
+    })
+    assert [i.title for i in PdfReader(io.BytesIO(data)).outline if not isinstance(i, list)] \
+        == ["Chapter 1", "Budget"]
+    copy = PdfReader(io.BytesIO(stamp_pdf(data, STAMP)))
+    items = [item for item in copy.outline if not isinstance(item, list)]
+    assert [item.title for item in items] == ["Chapter 1", "Budget"]
+    assert "/Dest" not in items[0] and copy.get_destination_page_number(items[1]) == 2
+    children = copy.outline[-1]
+    assert [child.title for child in children] == ["Web"]
+    assert problems(stamp_pdf(data, STAMP), ["MARK-outline-js", "example.org"]) == []

@@ -64,7 +64,8 @@ def test_every_kind_combined_gives_one_finding_per_kind_in_english_and_korean():
     assert evidence["embedded_file"][0] == (
         "embedded file in /Names/EmbeddedFiles 'x.exe', page 1 annotation 5 'movie.swf', "
         "page 2 annotation 4 'report.exe'")
-    assert evidence["launch"][1] == "3쪽 주석 1에서 발견: 실행 동작(프로그램 실행·파일 열기)"
+    assert evidence["launch"][1] == ("1쪽 주석 6, 3쪽 주석 1에서 발견: "
+                                     "실행 동작(프로그램 실행·파일 열기)")
     assert evidence["uri"][0] == "web link (URI action) in catalog /URI, page 1 annotation 1"
 
 

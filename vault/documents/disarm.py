@@ -9,9 +9,10 @@ builds a new document from the pages, carrying over only what is on an allowlist
 What a rebuilt copy keeps:
 
 * a catalog with the page tree, and at most ``/PageLabels`` and ``/Lang`` (no ``/OpenAction``,
-  ``/AA``, ``/Names``, ``/AcroForm``, ``/Outlines``, ``/URI``, ``/OCProperties``...);
+  ``/AA``, ``/Names``, ``/AcroForm``, ``/URI``, ``/OCProperties``...);
 * per page its boxes, ``/Rotate``, ``/UserUnit``, ``/Group``, ``/Resources`` and ``/Contents``
   (content, images and fonts), inherited attributes resolved;
+* the outline (bookmarks): titles, with a destination only where it is a page of the copy;
 * annotations of the kinds that only draw (markup, stamps, the appearance of form widgets, but
   no field behind them) with an allowlist of keys, and links *within* the copy: a link whose
   destination is a page of this document is rewritten to a plain ``/Dest`` naming the rebuilt
@@ -29,6 +30,7 @@ The input is untrusted: run this only in a limited child process (the stamper do
 
 from __future__ import annotations
 
+import itertools
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -102,6 +104,9 @@ DROPPED_KEYS = frozenset({
 DROPPED_TYPES = frozenset({"/Action", "/Filespec", "/EmbeddedFile", "/RichMediaContent",
                            "/RichMediaInstance", "/RichMediaConfiguration", "/3D", "/3DView",
                            "/Rendition", "/MediaClip", "/Sound", "/Movie", "/Annot"})
+#: Outline items carried over at most, and how deep they nest.
+MAX_OUTLINE_ITEMS = 10_000
+MAX_OUTLINE_DEPTH = 32
 #: Distinct places listed per kind of active content (the count is always complete).
 MAX_PLACES = 5
 #: Longest embedded file name reported.
@@ -152,6 +157,9 @@ def disarm(reader: PdfReader) -> PdfWriter:
         if annotations:
             page[NameObject("/Annots")] = annotations
     catalog = reader.root_object
+    outline = _outline(writer, catalog.get("/Outlines"), pages, named)
+    if outline is not None:
+        writer.root_object[NameObject("/Outlines")] = outline
     for key in CATALOG_KEYS:
         if isinstance(catalog, DictionaryObject) and key in catalog:
             copied = copier.copy(catalog.raw_get(key))
@@ -257,7 +265,7 @@ class _Copier:
         return None  # nothing else belongs in a PDF object graph
 
     def _stream(self, stream: StreamObject) -> StreamObject | None:
-        if stream.get("/Subtype") == "/PS":
+        if _name(stream, "/Subtype") == "/PS":
             return None  # PostScript XObjects run code in the printer
         copy: StreamObject = EncodedStreamObject() if "/Filter" in stream \
             else DecodedStreamObject()
@@ -290,22 +298,21 @@ def _dropped(value: PdfObject) -> bool:
     value = value.get_object() if isinstance(value, IndirectObject) else value
     if not isinstance(value, DictionaryObject):
         return False
-    if value.get("/Type") in DROPPED_TYPES:
+    if _name(value, "/Type") in DROPPED_TYPES:
         return True
-    kind = value.get("/S")
-    if isinstance(kind, NameObject) and kind in ACTIONS:
+    if _name(value, "/S") in ACTIONS:
         return True
-    return value.get("/Subtype") in ACTIVE_ANNOTATIONS or "/JS" in value
+    return _name(value, "/Subtype") in ACTIVE_ANNOTATIONS or "/JS" in value
 
 
 def _annotation(item: PdfObject, copier: _Copier, pages: dict[tuple[int, int], IndirectObject],
                 named: dict[str, tuple[IndirectObject, ...]]) -> IndirectObject | None:
     """The annotation rebuilt with allowlisted entries, as a new indirect object, or None."""
     source = item.get_object()
-    if not isinstance(source, DictionaryObject) or source.get("/Subtype") not in ANNOTATIONS:
+    if not isinstance(source, DictionaryObject) or _name(source, "/Subtype") not in ANNOTATIONS:
         return None
     annotation = DictionaryObject()
-    if source.get("/Subtype") == "/Link":
+    if _name(source, "/Subtype") == "/Link":
         destination = _internal_destination(source, pages, named)
         if destination is None:
             return None  # web addresses, other files, scripts, named actions: not carried over
@@ -327,7 +334,7 @@ def _internal_destination(link: DictionaryObject, pages: dict[tuple[int, int], I
     if destination is None:
         action = link.get("/A")
         action = action.get_object() if action is not None else None
-        if not isinstance(action, DictionaryObject) or action.get("/S") != "/GoTo":
+        if not isinstance(action, DictionaryObject) or _name(action, "/S") != "/GoTo":
             return None
         destination = action.get("/D")
     destination = destination.get_object() if destination is not None else None
@@ -348,6 +355,67 @@ def _internal_destination(link: DictionaryObject, pages: dict[tuple[int, int], I
                    for item in list(destination[2:5])]
         return ArrayObject([pages[_key(page)], NameObject("/XYZ"), *numbers])
     return ArrayObject([pages[_key(page)], NameObject("/Fit")])
+
+
+def _outline(writer: PdfWriter, source: PdfObject | None,
+             pages: dict[tuple[int, int], IndirectObject],
+             named: dict[str, tuple[IndirectObject, ...]]) -> IndirectObject | None:
+    """The outline (bookmarks) rebuilt: titles, and destinations only where they lead to a page
+    of the copy; no actions. None if the document has none."""
+    source = source.get_object() if source is not None else None
+    if not isinstance(source, DictionaryObject):
+        return None
+    root = DictionaryObject({NameObject("/Type"): NameObject("/Outlines")})
+    reference = writer._add_object(root)
+    budget = [MAX_OUTLINE_ITEMS]
+    items = _outline_items(writer, source, reference, pages, named, set(), budget, 0)
+    if not items:
+        writer._objects[reference.idnum - 1] = NullObject()  # written as an empty object
+        return None
+    _link_outline(root, items)
+    root[NameObject("/Count")] = NumberObject(MAX_OUTLINE_ITEMS - budget[0])
+    return reference
+
+
+def _outline_items(writer: PdfWriter, node: DictionaryObject, parent: IndirectObject,
+                   pages: dict[tuple[int, int], IndirectObject],
+                   named: dict[str, tuple[IndirectObject, ...]], seen: set[tuple[int, int]],
+                   budget: list[int], depth: int) -> list[IndirectObject]:
+    """The rebuilt children of outline ``node``; each source item is visited once."""
+    items: list[IndirectObject] = []
+    current = node.get("/First")
+    while isinstance(current, IndirectObject) and budget[0] > 0 and _key(current) not in seen:
+        seen.add(_key(current))
+        source = current.get_object()
+        if not isinstance(source, DictionaryObject):
+            break
+        budget[0] -= 1
+        title = source.get("/Title")
+        title = title.get_object() if title is not None else None
+        item = DictionaryObject({
+            NameObject("/Title"): TextStringObject(title if isinstance(title, str) else ""),
+            NameObject("/Parent"): parent})
+        destination = _internal_destination(source, pages, named)
+        if destination is not None:
+            item[NameObject("/Dest")] = destination
+        reference = writer._add_object(item)
+        if depth < MAX_OUTLINE_DEPTH:
+            children = _outline_items(writer, source, reference, pages, named, seen, budget,
+                                      depth + 1)
+            if children:
+                _link_outline(item, children)
+                item[NameObject("/Count")] = NumberObject(-len(children))  # shown closed
+        items.append(reference)
+        current = source.get("/Next")
+    return items
+
+
+def _link_outline(parent: DictionaryObject, items: list[IndirectObject]) -> None:
+    """Chain ``items`` as the children of ``parent`` (/First, /Last, /Prev, /Next)."""
+    parent[NameObject("/First")], parent[NameObject("/Last")] = items[0], items[-1]
+    for before, after in itertools.pairwise(items):
+        before.get_object()[NameObject("/Next")] = after
+        after.get_object()[NameObject("/Prev")] = before
 
 
 def _named_destinations(reader: PdfReader) -> dict[str, tuple[IndirectObject, ...]]:
@@ -405,8 +473,8 @@ class _Finder:
                                          if key not in ("/Parent", "/P")]))
 
     def _examine(self, item: DictionaryObject, place: str) -> None:
-        action = item.get("/S")
-        if isinstance(action, NameObject) and action in ACTIONS:
+        action = _name(item, "/S")
+        if action is not None and action in ACTIONS:
             kind = ACTIONS[action]
             if kind == "other_action":
                 self.add(kind, f"{place} ({action[1:]})")
@@ -414,14 +482,14 @@ class _Finder:
                 self.add(kind, place)
         if "/JS" in item:
             self.add("javascript", place)
-        subtype = item.get("/Subtype")
+        subtype = _name(item, "/Subtype")
         if subtype == "/FileAttachment":
             self.add("embedded_file", _named(place, item.get("/FS")))
         elif subtype in ACTIVE_ANNOTATIONS:
             self.add(ACTIVE_ANNOTATIONS[subtype], place)
         if "/EF" in item:
             self.add("embedded_file", _named(place, item))
-        elif item.get("/Type") == "/EmbeddedFile" and not any(
+        elif _name(item, "/Type") == "/EmbeddedFile" and not any(
                 found.startswith(place) for found in self.found.get("embedded_file", ())):
             self.add("embedded_file", place)  # a file stream outside any file specification
         if "/XFA" in item:
@@ -455,6 +523,14 @@ def _file_name(spec: PdfObject) -> str:
 
 
 # -- small helpers ------------------------------------------------------------------------
+
+def _name(dictionary: DictionaryObject, key: str) -> str | None:
+    """``dictionary[key]`` if it is a name, through a reference: an action type behind a
+    reference (``/S 12 0 R``) is still that action."""
+    value = dictionary.get(key)
+    value = value.get_object() if isinstance(value, IndirectObject) else value
+    return value if isinstance(value, NameObject) else None
+
 
 def _key(reference: IndirectObject) -> tuple[int, int]:
     return reference.idnum, reference.generation
