@@ -151,3 +151,8 @@ def test_bookmarks_keep_their_titles_and_internal_destinations_but_no_actions():
     children = copy.outline[-1]
     assert [child.title for child in children] == ["Web"]
     assert problems(stamp_pdf(data, STAMP), ["MARK-outline-js", "example.org"]) == []
+
+
+def test_a_copy_keeps_the_pdf_version_of_its_source():
+    data = hostile_pdf(["launch"])
+    assert data.startswith(b"%PDF-1.7") and stamp_pdf(data, STAMP).startswith(b"%PDF-1.7")

@@ -129,3 +129,11 @@ def test_the_check_is_in_the_catalogue_and_the_complete_submission_passes_it():
     finding = one(evaluate(DEFINITION, complete()), "pdf.active_content", "proposal")
     assert finding.result is CheckResult.PASS
     assert finding.title("ko") == "능동 콘텐츠 없음"
+
+
+def test_a_broken_object_outside_the_pages_leaves_the_file_readable():
+    data = hostile_pdf(["launch"], catalog=b"/Names << /JavaScript << /Names [(x) 99 0 R] >> "
+                                           b"/Dests 98 0 R >>")
+    facts = analyse_pdf(data, RULES)
+    assert facts.unreadable is None and facts.page_count == 3
+    assert [found.kind for found in facts.active_content] == ["launch"]

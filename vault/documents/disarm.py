@@ -31,11 +31,13 @@ The input is untrusted: run this only in a limited child process (the stamper do
 from __future__ import annotations
 
 import itertools
+import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pypdf import PdfReader, PdfWriter
+from pypdf.errors import PyPdfError
 from pypdf.generic import (
     ArrayObject,
     BooleanObject,
@@ -128,6 +130,11 @@ def disarm(reader: PdfReader) -> PdfWriter:
     Raises whatever pypdf raises on a malformed file; callers turn that into their own error.
     """
     writer = PdfWriter()
+    # The source's version if newer (its pages may use what PDF 1.5 or 2.0 added).
+    header, current = reader.pdf_header, writer.pdf_header
+    current = current.decode("latin-1") if isinstance(current, bytes) else current
+    if re.fullmatch(r"%PDF-[12]\.\d", header) and header > current:
+        writer.pdf_header = header
     source_pages = list(reader.pages)
     # Two passes: every rebuilt page exists before any link is rewritten to point at one.
     pages = {}
@@ -149,6 +156,9 @@ def disarm(reader: PdfReader) -> PdfWriter:
                 copied = copier.copy(value)
                 if copied is not None:
                     page[NameObject(key)] = copied
+        if "/MediaBox" not in page:  # required; viewers assume US Letter, and so does the stamp
+            page[NameObject("/MediaBox")] = ArrayObject(
+                [NumberObject(0), NumberObject(0), NumberObject(612), NumberObject(792)])
         annotations = ArrayObject()
         for item in _array(source.get("/Annots")):
             annotation = _annotation(item, copier, pages, named)
@@ -460,17 +470,23 @@ class _Finder:
         pending: list[PdfObject] = [start]
         while pending:
             item = pending.pop()
-            if isinstance(item, IndirectObject):
-                if _key(item) in self.seen:
-                    continue
-                self.seen.add(_key(item))
-                item = item.get_object()
-            if isinstance(item, ArrayObject):
-                pending.extend(reversed(item))
-            elif isinstance(item, DictionaryObject):
-                self._examine(item, place)
-                pending.extend(reversed([item.raw_get(key) for key in item
-                                         if key not in ("/Parent", "/P")]))
+            try:
+                if isinstance(item, IndirectObject):
+                    if _key(item) in self.seen:
+                        continue
+                    self.seen.add(_key(item))
+                    item = item.get_object()
+                if isinstance(item, ArrayObject):
+                    pending.extend(reversed(item))
+                elif isinstance(item, DictionaryObject):
+                    self._examine(item, place)
+                    pending.extend(reversed([item.raw_get(key) for key in item
+                                             if key not in ("/Parent", "/P")]))
+            except (PyPdfError, ValueError, KeyError, TypeError):
+                # A broken object outside the pages (a dangling reference in a name tree...)
+                # does not make the file unreadable; it holds nothing a viewer would run
+                # either, and a reader's copy never carries it.
+                continue
 
     def _examine(self, item: DictionaryObject, place: str) -> None:
         action = _name(item, "/S")
