@@ -235,7 +235,8 @@ def test_a_complete_submission_lists_every_check_in_order():
     assert overall(findings) is PASS
     proposal = [f.check_id for f in findings if f.kind == "proposal"]
     assert proposal == ["document.present", "document.on_time", "document.size", "pdf.readable",
-                        "pdf.not_encrypted", "pdf.pages", "pdf.page_size", "pdf.headings"]
+                        "pdf.not_encrypted", "pdf.pages", "pdf.page_size", "pdf.headings",
+                        "pdf.active_content"]
     letters = [f.slot for f in findings
                if f.kind == "letter_of_commitment" and f.check_id == "document.present"]
     assert letters == [U, INST]  # partner-list order, the lead has none

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from tests.conftest import audit_events as _events
 from tests.conftest import csrf_from, sign_in
+from tests.hostile_corpus import CASES, hostile_pdf, problems
 from tests.reviewing import page_texts, ready_reviewer, text_pdf
 from vault.db import unit_of_work
 from vault.documents.models import WatermarkCopy
@@ -151,3 +152,26 @@ def test_a_pdf_that_cannot_be_stamped_is_never_released(app, runtime, make_team,
     # The owner still gets the file exactly as uploaded.
     sign_in(owner, team.applicant, clock)
     assert owner.get(f"/api/v1/documents/{document_id}/content").status_code == 200
+
+
+def test_readers_receive_a_copy_without_the_applicants_active_content(app, runtime, make_team,
+                                                                      make_user, clock):
+    team = make_team("Team Hostile")
+    owner = app.test_client()
+    sign_in(owner, team.applicant, clock)
+    original = hostile_pdf([case.name for case in CASES], packing="objstm")
+    document_id = _upload(owner, team, original)
+    reviewer = ready_reviewer(runtime, make_user, clock, team)
+    officer = make_user(Role.OFFICER, mfa=True)
+    for account in (reviewer, officer):
+        client = app.test_client()
+        sign_in(client, account, clock)
+        response = client.get(f"/api/v1/documents/{document_id}/content")
+        assert response.status_code == 200
+        assert problems(response.data, [case.marker for case in CASES]) == []
+        texts = page_texts(response.data)
+        assert len(texts) == 3 and "Hostile corpus page 2 body text" in texts[1]
+        assert _display_name(runtime, account) in texts[1]
+    # The consortium still has its file exactly as uploaded.
+    sign_in(owner, team.applicant, clock)
+    assert owner.get(f"/api/v1/documents/{document_id}/content").data == original

@@ -44,6 +44,7 @@ from pypdf.generic import (
     TextStringObject,
 )
 
+from vault.documents.disarm import disarm
 from vault.errors import DomainError
 from vault.sandbox import Limits, run_limited
 
@@ -105,16 +106,18 @@ class Stamp:
 
 
 def stamp_pdf(data: bytes, stamp: Stamp) -> bytes:
-    """The PDF ``data`` with ``stamp`` drawn over every page; raises :class:`WatermarkError`."""
+    """The pages of the PDF ``data``, without active content (:func:`disarm`), with ``stamp``
+    drawn over every page; raises :class:`WatermarkError`."""
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
             raise WatermarkError("The PDF is encrypted or password-protected.")
         if len(reader.pages) == 0:
             raise WatermarkError("The PDF has no pages.")
-        # A full rewrite, never an incremental update: an appended update would leave the
-        # unstamped original in the file, recoverable by cutting it at the first %%EOF.
-        writer = PdfWriter(clone_from=reader)
+        # A new document rebuilt from the pages, never the original with a stamp added: no
+        # script, action or embedded file reaches the reader, and no unstamped revision is left
+        # in the file (recoverable by cutting it at the first %%EOF).
+        writer = disarm(reader)
         form, bbox = _form(writer, stamp)
         _stamp_pages(writer, form, bbox)
         out = io.BytesIO()

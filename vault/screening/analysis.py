@@ -10,7 +10,9 @@ second.
 
 The facts hold no text of the document: they are stored unsealed (``pdf_analyses``) and shown
 as evidence. Only numbers, the page size, the headings that were *not* found (the programme's
-own text) and short parser messages (with any quoted file bytes removed) leave the child.
+own text), short parser messages (with any quoted file bytes removed) and where active content
+sits (kinds, page and annotation numbers, PDF key names, an embedded file's name, shortened and
+without control characters) leave the child.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 from pypdf import PdfReader
 from pypdf.generic import DictionaryObject, IndirectObject, NullObject
 
+from vault.documents.disarm import KINDS, MAX_PLACES, ActiveContent, find_active_content
 from vault.programmes.definition import PAGE_SIZE_TOLERANCE, PAGE_SIZES, Heading, PdfRules
 from vault.sandbox import Limits, SandboxError, run_limited
 
@@ -58,6 +61,8 @@ class PdfFacts:
     has_signature_field: bool = False
     #: A signature field has a value (``/V``): the document was signed.
     signed: bool = False
+    #: Each kind of active content found (scripts, actions, embedded files...) and where.
+    active_content: tuple[ActiveContent, ...] = ()
 
     def to_json(self) -> str:
         """The facts as compact JSON (for the ``pdf_analyses`` cache)."""
@@ -67,11 +72,16 @@ class PdfFacts:
             "off_size_pages": list(self.off_size_pages), "off_size_count": self.off_size_count,
             "headings_missing": [[h.ko, h.en] for h in self.headings_missing],
             "has_signature_field": self.has_signature_field, "signed": self.signed,
+            "active_content": [[a.kind, a.count, list(a.places)] for a in self.active_content],
         }, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> PdfFacts:
-        """Facts from :meth:`to_json`; raises ValueError if ``text`` is not such JSON."""
+        """Facts from :meth:`to_json`; raises ValueError if ``text`` is not such JSON.
+
+        Facts cached before active content was looked for lack its key and are refused (so
+        analysed again), never read as "none found".
+        """
         try:
             raw = json.loads(text)
             facts = cls(
@@ -85,6 +95,7 @@ class PdfFacts:
                                        for ko, en in raw["headings_missing"]),
                 has_signature_field=_typed(raw["has_signature_field"], bool),
                 signed=_typed(raw["signed"], bool),
+                active_content=tuple(_active(item) for item in raw["active_content"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not PDF facts: {exc}") from None
@@ -177,7 +188,8 @@ def _read(reader: PdfReader, rules: PdfRules, wanted: tuple[float, float] | None
         unreadable=None, page_count=page_count, page_size=first_size,
         off_size_pages=tuple(off_size[:MAX_LISTED_PAGES]), off_size_count=len(off_size),
         headings_missing=tuple(missing),
-        has_signature_field=has_field, signed=signed)
+        has_signature_field=has_field, signed=signed,
+        active_content=find_active_content(reader))
 
 
 def _signature(reader: PdfReader) -> tuple[bool, bool]:
@@ -261,6 +273,15 @@ def _short(exc: Exception) -> str:
 def _is_pypdf(exc: Exception) -> bool:
     """Whether pypdf raised ``exc`` on purpose (its own error types say what is wrong)."""
     return type(exc).__module__.startswith("pypdf")
+
+
+def _active(item: Any) -> ActiveContent:
+    """One kind of active content from its JSON ``[kind, count, [places]]``."""
+    kind, count, places = item
+    if _typed(kind, str) not in KINDS or _typed(count, int) < 1 \
+            or not 0 < len(_typed(places, list)) <= min(count, MAX_PLACES):
+        raise ValueError(f"not active content: {item!r}")
+    return ActiveContent(kind, count, tuple(_typed(place, str) for place in places))
 
 
 def _typed(value: Any, kind: type, *, optional: bool = False) -> Any:

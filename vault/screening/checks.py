@@ -148,6 +148,19 @@ CATALOGUE: dict[str, Check] = {check.id: check for check in (
                   "{document}: 서명란이 없습니다. 서명한 문서를 올려 주십시오.",
                   "no signature field", "서명란 없음"),
     ),
+    # Active content is a warning, not a fail: readers never receive it (their copies are
+    # rebuilt without it), but an officer should know the applicant's file carried it.
+    _check(
+        "pdf.active_content", "No active content", "능동 콘텐츠 없음",
+        none=(PASS, "{document} holds no scripts, actions or embedded files.",
+              "{document}: 스크립트·동작·내장 파일이 없습니다.",
+              "no active content", "능동 콘텐츠 없음"),
+        found=(WARNING, "{document} holds active content: {what}. Reviewers and officers "
+                        "receive a copy without it; an officer will look at the file.",
+               "{document}: 능동 콘텐츠({what})가 들어 있습니다. 심사위원과 담당자에게는 이를 "
+               "뺀 사본이 제공되며, 담당자가 파일을 확인합니다.",
+               "{what} in {places}", "{places}에서 발견: {what}"),
+    ),
     _check(
         "consortium.universities", "University member", "대학 참여",
         enough=(PASS, "The consortium has {count} university or graduate school members.",

@@ -9,6 +9,7 @@ definition (per partner in partner-list order), then the consortium, then the re
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +42,26 @@ _REASONS_KO = {
 #: Korean for the start of the other reasons; the parser's own message follows in English.
 _PREFIXES_KO = (("damaged: ", "손상됨: "), ("timed out after ", "시간 초과: "),
                 ("crashed ", "비정상 종료 "), ("killed ", "강제 종료 "), ("failed: ", "실패: "))
+#: The kinds of active content (``vault.documents.disarm.KINDS``) as shown in English and Korean.
+_ACTIVE_KINDS = {
+    "javascript": ("JavaScript", "자바스크립트"),
+    "launch": ("launch action (runs a program or opens a file)",
+               "실행 동작(프로그램 실행·파일 열기)"),
+    "uri": ("web link (URI action)", "웹 링크(URI 동작)"),
+    "remote_goto": ("link to another file (GoToR/GoToE)", "다른 파일로 가는 링크(GoToR/GoToE)"),
+    "submit_form": ("form submission (SubmitForm)", "양식 전송(SubmitForm)"),
+    "import_data": ("data import (ImportData)", "데이터 가져오기(ImportData)"),
+    "reset_form": ("form reset (ResetForm)", "양식 초기화(ResetForm)"),
+    "embedded_file": ("embedded file", "내장 파일"),
+    "xfa": ("XFA form", "XFA 양식"),
+    "rich_media": ("rich media (video, sound, Flash)", "리치 미디어(동영상·소리·플래시)"),
+    "three_d": ("3D content", "3D 콘텐츠"),
+    "other_action": ("viewer action", "뷰어 동작"),
+}
+#: The words of the analyser's places ("page 3 annotation 2") in Korean, longest first.
+_PLACES_KO = ((re.compile(r"\bpage (\d+) annotation (\d+)"), r"\1쪽 주석 \2"),
+              (re.compile(r"\bpage (\d+)"), r"\1쪽"), (re.compile(r"^outline"), "책갈피"),
+              (re.compile(r"^document\b"), "문서"), (re.compile(r"^catalog\b"), "카탈로그"))
 #: Resource request fields by the names the resource service's problems use.
 _FIELDS = {
     "gpu_model": ("GPU model", "GPU 모델"),
@@ -208,7 +229,32 @@ def _pdf(kind: DocumentKind, facts: PdfFacts | None, finding) -> list[Finding]:
         case = ("signed" if facts.signed else "unsigned" if facts.has_signature_field
                 else "no_field")
         findings.append(finding("pdf.signature", case))
+    return findings + _active_content(facts, finding)
+
+
+def _active_content(facts: PdfFacts, finding) -> list[Finding]:
+    """One warning per kind of active content the file holds, or a pass if it holds none."""
+    if not facts.active_content:
+        return [finding("pdf.active_content", "none")]
+    findings = []
+    for found in facts.active_content:
+        english, korean = _ACTIVE_KINDS.get(found.kind, (found.kind, found.kind))
+        more = len(found.places) < found.count
+        findings.append(finding(
+            "pdf.active_content", "found", active_kind=found.kind, count=found.count,
+            what_en=english, what_ko=korean,
+            places_en=", ".join(found.places) + (f", … ({found.count} places)" if more else ""),
+            places_ko=", ".join(_place_ko(place) for place in found.places)
+            + (f", … (모두 {found.count}곳)" if more else "")))
     return findings
+
+
+def _place_ko(place: str) -> str:
+    """Where the analyser found active content, in Korean ("page 3 annotation 2": "3쪽 주석 2")."""
+    where, quote, name = place.partition(" '")  # an embedded file's name stays as it is
+    for pattern, korean in _PLACES_KO:
+        where = pattern.sub(korean, where)
+    return where + quote + name
 
 
 def _consortium(definition: ProgrammeDefinition, facts: SubmissionFacts,

@@ -52,7 +52,7 @@ from vault.screening.workflow import SubmissionWorkflow
 
 #: Changes whenever the analyser finds different facts in the same file: cached analyses made
 #: by an older analyser are then not used.
-ANALYSIS_VERSION = "1"
+ANALYSIS_VERSION = "2"  # 2: active content
 #: Submissions a run screens (submitted ones move into screening).
 SCREENED_STATES = (SubmissionState.SUBMITTED, SubmissionState.SCREENING,
                    SubmissionState.RESUBMITTED)
