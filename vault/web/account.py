@@ -47,6 +47,7 @@ def _page(status: int = 200, **overrides: object) -> tuple[str, int]:
     identity = runtime().identity(db())
     context: dict[str, object] = {
         "account": account,
+        "employer": identity.employer(account),
         "remaining_codes": identity.remaining_recovery_codes(account),
         "password_form": PasswordChangeForm(formdata=None),
         "regenerate_form": CodeForm(formdata=None),
