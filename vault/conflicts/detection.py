@@ -92,7 +92,7 @@ class Tie:
     organization_id: uuid.UUID
     name: str
     key: str
-    #: ``current`` (``User.organization``) or ``past`` (an ``Affiliation``).
+    #: ``current`` (``users.organization_sealed``) or ``past`` (an ``Affiliation``).
     affiliation: str
     ended_on: date | None = None
 
