@@ -3,7 +3,9 @@
 
 A pending or confirmed conflict is in effect: the entity builder denies the person every
 consortium they have one with, so a conflict recorded here takes effect on the next request.
-What a conflict is about is sealed (associated data = table, column, row id); partner lists are
+What a conflict is about is sealed (associated data = table, column, row id), and so is which
+consortium it concerns (``vault.conflicts.links``) and which organisations a person belongs or
+belonged to (``IdentityService.employer``, ``detection.ties_of``); partner lists are
 confidential, so nothing a declarer or a challenger is told depends on which consortia matched
 or whether the person they named exists.
 """

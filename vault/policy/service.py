@@ -98,6 +98,10 @@ class Authorizer:
         ``AccessDenied``.
         """
         decision = self.decide(actor, action, resource)
+        # The deciding policies are recorded as they are, a conflict guard's too: the log may
+        # say that a conflict (or a sanction) refused a read — that is the accountability it
+        # exists for — and it cannot say which partner caused it, because neither a person's
+        # organisation nor a conflict's consortium is stored in plaintext.
         details = {"action": action.value, "resource": _describe(resource), **(target or {})}
         event = {"actor": actor, "target": details, "reasons": decision.reasons,
                  "request": self.request}
