@@ -148,9 +148,11 @@ def ties_of(session: Session, cipher: FieldCipher, users: Sequence[User],
             name = names[organization_id]
             ties[user.id].append(Tie(organization_id, name, normalise_name(name), "current"))
     for row in rows:
-        name = names[past[row.id]]
-        ties[row.user_id].append(Tie(past[row.id], name, normalise_name(name), "past",
-                                     row.ends_on))
+        # Organisations are never deleted; one that is gone has no name to match.
+        if past[row.id] in names:
+            name = names[past[row.id]]
+            ties[row.user_id].append(Tie(past[row.id], name, normalise_name(name), "past",
+                                         row.ends_on))
     return ties
 
 
