@@ -142,7 +142,8 @@ def _links(runtime, partners) -> list[str]:
     """Every row whose plaintext reaches both a sealed partner and that partner's consortium."""
     with runtime.engine.connect() as connection:
         rows = dict(_rows(connection))
-    assert any(row.name == "audit_events" for row in rows.values())  # the log is scanned
+    # The log is scanned, its events' JSON read for the ids they name.
+    assert any(row.name == "audit_events" and row.refers for row in rows.values())
     # Where each partner's name stands in plaintext (its registered organisation, if any).
     by_name: dict[str, set] = defaultdict(set)
     for key, row in rows.items():
@@ -177,6 +178,17 @@ def test_no_plaintext_join_ties_a_sealed_partner_to_its_consortium(demo, runtime
     assert len(partners) > 30
     leaks = _links(runtime, partners)
     assert leaks == [], f"{len(leaks)} plaintext links, e.g. " + "; ".join(leaks[:20])
+
+    # The scan sees a link when there is one: a consortium's contact renamed after a partner
+    # (plaintext, reached from the contact row that names the consortium).
+    name, consortium_id, consortium_name = partners[0]
+    with unit_of_work(runtime.sessions) as session:
+        contact = session.scalar(select(ConsortiumContact).where(
+            ConsortiumContact.consortium_id == consortium_id))
+        session.get(User, contact.user_id).display_name = f"Liaison at {name}"
+    found = _links(runtime, partners)
+    assert any(name in leak and consortium_name in leak and "consortium_contacts" in leak
+               for leak in found), found
 
 
 def test_acting_on_conflicts_leaves_no_plaintext_link_either(demo, runtime, clock):
