@@ -43,7 +43,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from vault import migrate
 from vault.assignments.models import Assignment
-from vault.conflicts.models import Conflict, ConflictSource, ConflictStatus
+from vault.conflicts.links import new_conflict
+from vault.conflicts.models import ConflictSource, ConflictStatus
 from vault.consortia.service import ConsortiumService
 from vault.db import unit_of_work
 from vault.documents.models import Document, Submission
@@ -105,8 +106,8 @@ def build(runtime: Runtime) -> tuple[Actor, uuid.UUID]:
                                        submission_id=submission.id, reviewer_id=reviewer.id))
             if number == ASSIGNED - 1:
                 row_id = uuid.uuid4()
-                session.add(Conflict(
-                    id=row_id, programme_id=programme.id, user_id=reviewer.id,
+                session.add(new_conflict(
+                    runtime.cipher, id=row_id, programme_id=programme.id, user_id=reviewer.id,
                     consortium_id=consortium.id, source=ConflictSource.DECLARED,
                     status=ConflictStatus.PENDING, created_by_id=reviewer.id,
                     details_sealed=runtime.cipher.seal("conflicts", "details", row_id,
@@ -224,7 +225,7 @@ def listing(runtime: Runtime, actor: Actor, rounds: int) -> None:
         session = runtime.sessions()
         try:
             authorizer = Authorizer(session, engine=engine, definitions=runtime.definitions,
-                                    clock=runtime.clock)
+                                    clock=runtime.clock, cipher=runtime.cipher)
             documents = _load_documents(session)
             assert len(documents) == SUBMISSIONS * DOCUMENTS_PER_SUBMISSION
             shown_counts.add(len(authorizer.permitted(actor, action, documents)))
@@ -244,7 +245,7 @@ def listing(runtime: Runtime, actor: Actor, rounds: int) -> None:
     try:
         documents = _load_documents(session)
         authorizer = Authorizer(session, engine=warm_engine, definitions=runtime.definitions,
-                                clock=runtime.clock)
+                                clock=runtime.clock, cipher=runtime.cipher)
         # No rollback in between: it would expire the 1,000 loaded documents.
         alone = timed(lambda: authorizer.permitted(actor, action, documents), rounds)
         loading = timed(lambda: _load_documents(session), rounds, between=session.expunge_all)

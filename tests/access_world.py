@@ -210,7 +210,7 @@ def _detect(runtime: Runtime, account: Account, organisation: str) -> uuid.UUID:
     with unit_of_work(runtime.sessions) as session:
         org = OrganizationService(session).get_or_create(organisation,
                                                           OrganizationKind.UNIVERSITY)
-        session.get(User, account.id).organization_id = org.id
+        runtime.identity(session).set_employer(session.get(User, account.id), org)
     with unit_of_work(runtime.sessions) as session:
         [conflict] = _conflicts(runtime, session).detect(
             ProgrammeService(session).by_code(PROGRAMME))

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from vault import crypto
 from vault.assignments.models import Assignment
-from vault.conflicts.models import Conflict, ConflictSource, ConflictStatus, Sanction
+from vault.conflicts.links import new_conflict
+from vault.conflicts.models import ConflictSource, ConflictStatus, Sanction
 from vault.consortia.models import Consortium, ConsortiumContact
 from vault.consortia.service import ConsortiumService
 from vault.db import unit_of_work
@@ -214,7 +215,8 @@ class Facts:
         """``user`` has a conflict with ``team`` in ``status``."""
         row_id = uuid.uuid4()
         details = json.dumps({"kind": "employment", "description": "insecure test conflict"})
-        self.session.add(Conflict(
+        self.session.add(new_conflict(
+            self.cipher,
             id=row_id, programme_id=self.world.programme, user_id=self.world.users[user],
             consortium_id=self.world.teams[team].consortium, source=ConflictSource.DECLARED,
             status=status, details_sealed=self.cipher.seal("conflicts", "details", row_id,

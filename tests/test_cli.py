@@ -73,7 +73,8 @@ def test_user_add_with_org_records_the_affiliation(app, runtime):
     result = _add_user(app, NEW_EMAIL, "--org", "Test University")
     assert result.exit_code == 0, result.output
     with unit_of_work(runtime.sessions) as session:
-        assert runtime.identity(session).find_by_email(NEW_EMAIL).organization_id == org.id
+        identity = runtime.identity(session)
+        assert identity.employer(identity.find_by_email(NEW_EMAIL)).id == org.id
 
 
 def test_user_add_refuses_an_email_differing_only_in_case(app, runtime):
@@ -234,8 +235,9 @@ def test_init_demo_creates_15_consortia_with_partners_and_conflicted_reviewers(d
         # Some reviewers work for organisations that are partners somewhere: conflicts exist.
         reviewers = [u for u in runtime.identity(session).list_users() if u.role is Role.REVIEWER]
         assert len(reviewers) == 10
-        assert all(user.organization_id is not None for user in reviewers)
-        conflicted = [user for user in reviewers if user.organization_id in member_org_ids]
+        employers = runtime.identity(session).employers(reviewers)
+        assert set(employers) == {user.id for user in reviewers}
+        conflicted = [user for user in reviewers if employers[user.id].id in member_org_ids]
         assert len(conflicted) == 4  # reviewers 1-4, as the README says
         # ... and the vault found them itself: pending conflicts that deny access until decided.
         from vault.conflicts.models import Conflict, ConflictSource, ConflictStatus

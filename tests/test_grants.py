@@ -15,7 +15,8 @@ from tests.conftest import audit_events as _events
 from tests.conftest import csrf_from, sign_in
 from vault.audit.models import AuditEvent
 from vault.audit.service import RequestInfo
-from vault.conflicts.models import Conflict, ConflictSource, ConflictStatus
+from vault.conflicts.links import new_conflict
+from vault.conflicts.models import ConflictSource, ConflictStatus
 from vault.consortia.models import Consortium
 from vault.db import unit_of_work
 from vault.grants.errors import ApproverConflicted, GrantClosed, SelfApproval
@@ -38,7 +39,7 @@ def _named(runtime, account, name: str):
 def _conflict(runtime, user_id, consortium_id, status=ConflictStatus.CONFIRMED) -> None:
     with unit_of_work(runtime.sessions) as session:
         programme_id = session.scalar(select(Programme.id).where(Programme.code == CODE))
-        session.add(Conflict(programme_id=programme_id, user_id=user_id,
+        session.add(new_conflict(runtime.cipher, programme_id=programme_id, user_id=user_id,
                              consortium_id=consortium_id, source=ConflictSource.DECLARED,
                              status=status, details_sealed=b"sealed-elsewhere"))
 

@@ -224,7 +224,7 @@ def test_entity_slices_built_from_the_database_match_the_schema(
     """Principal and resource slices (and their union, as evaluated) validate against the
     schema, so the policies are evaluated on exactly the shapes the validator checked."""
     with unit_of_work(runtime.sessions) as session:
-        builder = EntityBuilder(session, runtime.definitions, clock)
+        builder = EntityBuilder(session, runtime.definitions, clock, runtime.cipher)
         resources = [world.resource(session, target) for target in TARGETS]
         resource_json = builder.resources(resources)
         base = cedarpy.Entities.from_json_str(resource_json, schema=engine.schema)
@@ -240,7 +240,7 @@ def test_the_reviewer_slice_carries_the_facts_of_the_database(
         runtime: Runtime, clock: Clock, world: World) -> None:
     """NDA, assignments, conflicts in effect (not dismissed) and the sanction window."""
     with unit_of_work(runtime.sessions) as session:
-        builder = EntityBuilder(session, runtime.definitions, clock)
+        builder = EntityBuilder(session, runtime.definitions, clock, runtime.cipher)
         [entity] = json.loads(builder.principal(world.actor("reviewer"),
                                                 world.resource(session, "programme")))
     attrs = entity["attrs"]

@@ -12,7 +12,8 @@ from sqlalchemy import func, select, text
 
 from tests.conftest import Account
 from tests.reviewing import PROGRAMME, accept_nda, assign, enter_stage, ready_reviewer
-from vault.conflicts.models import Conflict, ConflictSource, ConflictStatus
+from vault.conflicts.links import new_conflict
+from vault.conflicts.models import ConflictSource, ConflictStatus
 from vault.crypto import DecryptionError
 from vault.db import unit_of_work
 from vault.documents.models import Submission
@@ -336,9 +337,10 @@ def test_only_an_assigned_conflict_free_reviewer_may_score(runtime, clock, make_
     assert _may_score(runtime, conflicted, alpha)
     with unit_of_work(runtime.sessions) as session:
         submission = session.get(Submission, alpha.submission_id)
-        session.add(Conflict(programme_id=submission.programme_id, user_id=conflicted.id,
-                             consortium_id=alpha.consortium_id, source=ConflictSource.DECLARED,
-                             status=ConflictStatus.PENDING, details_sealed=b"sealed-elsewhere"))
+        session.add(new_conflict(
+            runtime.cipher, programme_id=submission.programme_id, user_id=conflicted.id,
+            consortium_id=alpha.consortium_id, source=ConflictSource.DECLARED,
+            status=ConflictStatus.PENDING, details_sealed=b"sealed-elsewhere"))
     assert not _may_score(runtime, conflicted, alpha)
     # Nothing about the others changed.
     assert _may_score(runtime, ready, alpha)
@@ -354,9 +356,10 @@ def test_an_officer_reopens_unless_conflicted(runtime, clock, make_team, make_us
                                                    submission)
         assert not runtime.authorizer(session).allowed(_actor(officer),
                                                        Action.SCORE_SHEET_WRITE, submission)
-        session.add(Conflict(programme_id=submission.programme_id, user_id=officer.id,
-                             consortium_id=alpha.consortium_id, source=ConflictSource.DECLARED,
-                             status=ConflictStatus.PENDING, details_sealed=b"sealed-elsewhere"))
+        session.add(new_conflict(
+            runtime.cipher, programme_id=submission.programme_id, user_id=officer.id,
+            consortium_id=alpha.consortium_id, source=ConflictSource.DECLARED,
+            status=ConflictStatus.PENDING, details_sealed=b"sealed-elsewhere"))
     with unit_of_work(runtime.sessions) as session:
         submission = session.get(Submission, alpha.submission_id)
         assert not runtime.authorizer(session).allowed(_actor(officer),

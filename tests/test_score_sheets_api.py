@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from tests.conftest import Account, Team, audit_events, csrf_from, sign_in, snapshot_fixtures
 from tests.reviewing import accept_nda, enter_stage, ready_reviewer, team_and_reviewer
 from vault.audit.service import Tag
-from vault.conflicts.models import Conflict, ConflictSource, ConflictStatus
+from vault.conflicts.links import new_conflict
+from vault.conflicts.models import ConflictSource, ConflictStatus
 from vault.db import unit_of_work
 from vault.documents.models import Submission
 from vault.evaluation.models import ScoreSheet
@@ -145,9 +146,10 @@ def test_conflicted_and_unassigned_reviewers_and_other_consortia_are_refused(
     conflicted = ready_reviewer(runtime, make_user, clock, team)
     with unit_of_work(runtime.sessions) as session:
         submission = session.get(Submission, team.submission_id)
-        session.add(Conflict(programme_id=submission.programme_id, user_id=conflicted.id,
-                             consortium_id=team.consortium_id, source=ConflictSource.DECLARED,
-                             status=ConflictStatus.PENDING, details_sealed=b"sealed-elsewhere"))
+        session.add(new_conflict(
+            runtime.cipher, programme_id=submission.programme_id, user_id=conflicted.id,
+            consortium_id=team.consortium_id, source=ConflictSource.DECLARED,
+            status=ConflictStatus.PENDING, details_sealed=b"sealed-elsewhere"))
     for account in (unassigned, conflicted):
         other = _api(app, account, clock)
         assert other.put(_url(team), {"scores": FULL}).status_code == 404

@@ -28,7 +28,8 @@ from tests.reviewing import (
     team_and_reviewer,
 )
 from vault.audit.service import Tag
-from vault.conflicts.models import Conflict, ConflictSource, ConflictStatus
+from vault.conflicts.links import new_conflict
+from vault.conflicts.models import ConflictSource, ConflictStatus
 from vault.db import unit_of_work
 from vault.documents.models import Submission
 from vault.evaluation.models import ScoreSheet, ScoreSheetRevision, SheetState
@@ -234,9 +235,10 @@ def test_unassigned_and_conflicted_reviewers_cannot_score(app, runtime, make_use
     conflicted = ready_reviewer(runtime, make_user, clock, team)
     with unit_of_work(runtime.sessions) as session:
         submission = session.get(Submission, team.submission_id)
-        session.add(Conflict(programme_id=submission.programme_id, user_id=conflicted.id,
-                             consortium_id=team.consortium_id, source=ConflictSource.DECLARED,
-                             status=ConflictStatus.PENDING, details_sealed=b"sealed-elsewhere"))
+        session.add(new_conflict(
+            runtime.cipher, programme_id=submission.programme_id, user_id=conflicted.id,
+            consortium_id=team.consortium_id, source=ConflictSource.DECLARED,
+            status=ConflictStatus.PENDING, details_sealed=b"sealed-elsewhere"))
     assert _refused(_signed_in(app, conflicted, clock), _sheet_url(team)) == (404, 404)
     assert _count(runtime, ScoreSheet) == 0
 
@@ -308,9 +310,10 @@ def test_officers_list_a_stages_sheets_without_conflicted_consortia(app, runtime
     conflicted = make_user(Role.OFFICER, mfa=True)
     with unit_of_work(runtime.sessions) as session:
         submission = session.get(Submission, team.submission_id)
-        session.add(Conflict(programme_id=submission.programme_id, user_id=conflicted.id,
-                             consortium_id=team.consortium_id, source=ConflictSource.DECLARED,
-                             status=ConflictStatus.PENDING, details_sealed=b"sealed-elsewhere"))
+        session.add(new_conflict(
+            runtime.cipher, programme_id=submission.programme_id, user_id=conflicted.id,
+            consortium_id=team.consortium_id, source=ConflictSource.DECLARED,
+            status=ConflictStatus.PENDING, details_sealed=b"sealed-elsewhere"))
     browser = _signed_in(app, conflicted, clock)
     page = browser.get(f"/evaluation/{PROGRAMME}/written/sheets").get_data(as_text=True)
     assert "Team Alpha" not in page and "1 sheets of consortia" in page

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from tests.conftest import audit_events as events
 from tests.conftest import csrf_from, sign_in, snapshot_fixtures, team_factory, user_factory
 from tests.test_screening_corpus_findings import CASES, PARTNERS, PROGRAMME, build
+from vault.conflicts.links import new_conflict
 from vault.conflicts.models import Conflict, ConflictSource, ConflictStatus
 from vault.db import unit_of_work
 from vault.documents.models import Submission, SubmissionState
@@ -49,7 +50,7 @@ def run_screening(client) -> None:
 def conflict(runtime, account, team) -> None:
     with unit_of_work(runtime.sessions) as session:
         programme_id = session.scalar(select(Programme.id).where(Programme.code == PROGRAMME))
-        session.add(Conflict(programme_id=programme_id, user_id=account.id,
+        session.add(new_conflict(runtime.cipher, programme_id=programme_id, user_id=account.id,
                              consortium_id=team.consortium_id, source=ConflictSource.DECLARED,
                              status=ConflictStatus.CONFIRMED, details_sealed=b"sealed-elsewhere"))
 
@@ -227,7 +228,7 @@ def test_no_transaction_is_held_while_the_pdfs_are_analysed(client, world, offic
 
     def analyse_while_someone_writes(data, rules, *, limits):
         with unit_of_work(runtime.sessions) as session:
-            session.add(Conflict(
+            session.add(new_conflict(runtime.cipher,
                 programme_id=session.scalar(select(Programme.id)
                                             .where(Programme.code == PROGRAMME)),
                 user_id=officer.id, consortium_id=world["draft"].consortium_id,

@@ -18,7 +18,8 @@ from tests.conftest import audit_events as events
 from tests.reviewing import text_pdf
 from tests.test_screening_workflow import put, upload
 from vault.audit.service import Tag
-from vault.conflicts.models import Conflict, ConflictSource, ConflictStatus
+from vault.conflicts.links import new_conflict
+from vault.conflicts.models import ConflictSource, ConflictStatus
 from vault.db import unit_of_work
 from vault.documents.models import Submission, SubmissionState
 from vault.grants.models import DualControlGrant
@@ -50,10 +51,11 @@ def post(client, path: str, **data) -> object:
 def conflict(runtime, user_id: uuid.UUID, team: Team) -> None:
     """A conflict of interest in effect between the user and the team."""
     with unit_of_work(runtime.sessions) as session:
-        session.add(Conflict(programme_id=ProgrammeService(session).by_code(PROGRAMME).id,
-                             user_id=user_id, consortium_id=team.consortium_id,
-                             source=ConflictSource.DECLARED, status=ConflictStatus.CONFIRMED,
-                             details_sealed=b"sealed-elsewhere"))
+        session.add(new_conflict(
+            runtime.cipher, programme_id=ProgrammeService(session).by_code(PROGRAMME).id,
+            user_id=user_id, consortium_id=team.consortium_id,
+            source=ConflictSource.DECLARED, status=ConflictStatus.CONFIRMED,
+            details_sealed=b"sealed-elsewhere"))
 
 
 def grant(runtime, clock, requester, approver, team: Team) -> None:

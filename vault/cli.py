@@ -117,7 +117,7 @@ def init_command(demo: bool) -> None:
     runtime = _runtime()
     settings = runtime.settings
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    migrate.upgrade(runtime.engine)
+    migrate.upgrade(runtime.engine, field_key=settings.field_key)
     try:
         runtime.keys.check()
     except KeyProviderError as error:
@@ -192,7 +192,8 @@ def db_group() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Migrate the database schema up to a revision."""
-    migrate.upgrade(_runtime().engine, revision)
+    runtime = _runtime()
+    migrate.upgrade(runtime.engine, revision, field_key=runtime.settings.field_key)
     click.echo(f"Database at {revision}")
 
 
@@ -200,7 +201,8 @@ def db_upgrade(revision: str) -> None:
 @click.option("--revision", required=True, help="Target revision, or 'base' to drop everything.")
 def db_downgrade(revision: str) -> None:
     """Migrate the database schema down to a revision."""
-    migrate.downgrade(_runtime().engine, revision)
+    runtime = _runtime()
+    migrate.downgrade(runtime.engine, revision, field_key=runtime.settings.field_key)
     click.echo(f"Database at {revision}")
 
 

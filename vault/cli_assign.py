@@ -112,7 +112,8 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
                         f"{programme.code}.") from None
         assignments = AssignmentService(session, clock=current.clock,
                                         definitions=current.definitions,
-                                        audit=current.audit(session), request=CLI_REQUEST)
+                                        audit=current.audit(session), cipher=current.cipher,
+                                        request=CLI_REQUEST)
         return _Officer(session, current, account, actor, programme, authorizer, assignments)
 
     officer_option = click.option(

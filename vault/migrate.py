@@ -48,19 +48,24 @@ def _migration_connection(engine: Engine) -> Iterator[Connection]:
                 connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate the database up to ``revision``."""
+def upgrade(engine: Engine, revision: str = "head", *, field_key: str | None = None) -> None:
+    """Migrate the database up to ``revision``. ``field_key`` (``VAULT_FIELD_KEY``) is needed
+    by revisions that seal existing rows; without it they refuse to run on a database that has
+    such rows."""
     with _migration_connection(engine) as connection:
         config = alembic_config(engine)
         config.attributes["connection"] = connection
+        config.attributes["field_key"] = field_key
         command.upgrade(config, revision)
 
 
-def downgrade(engine: Engine, revision: str) -> None:
-    """Migrate the database down to ``revision`` (``base`` removes every table)."""
+def downgrade(engine: Engine, revision: str, *, field_key: str | None = None) -> None:
+    """Migrate the database down to ``revision`` (``base`` removes every table); see
+    ``upgrade`` for ``field_key``."""
     with _migration_connection(engine) as connection:
         config = alembic_config(engine)
         config.attributes["connection"] = connection
+        config.attributes["field_key"] = field_key
         command.downgrade(config, revision)
 
 

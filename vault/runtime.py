@@ -104,7 +104,8 @@ class Runtime:
                    record_denial: DenialRecorder | None = None) -> Authorizer:
         """The access chokepoint on ``session``."""
         return Authorizer(session, engine=self.policy, definitions=self.definitions,
-                          clock=self.clock, request=request, record_denial=record_denial)
+                          clock=self.clock, cipher=self.cipher, request=request,
+                          record_denial=record_denial)
 
     def audit(self, session: Session) -> AuditLog:
         """The audit log on ``session``."""

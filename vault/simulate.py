@@ -138,7 +138,7 @@ def scratch_runtime(definition: ProgrammeDefinition | None, clock: RehearsalCloc
         if definition is not None:
             runtime.definitions = {definition.code: definition}
         try:
-            migrate.upgrade(runtime.engine)
+            migrate.upgrade(runtime.engine, field_key=runtime.settings.field_key)
             runtime.keys.check()
             yield runtime
         finally:

@@ -123,7 +123,8 @@ class StageRunner:
             programme = run.programme(session)
             run.authorize(session, run.officer, Action.ASSIGNMENT_MANAGE, programme)
             service = AssignmentService(session, clock=rt.clock, definitions=rt.definitions,
-                                        audit=rt.audit(session), request=REQUEST)
+                                        audit=rt.audit(session), cipher=rt.cipher,
+                                        request=REQUEST)
             reviewers = [session.get(User, actor.user_id) for actor in run.reviewers]
             service.bulk_assign(run.officer, stage.id, reviewers, run.teams(session, stage.id))
 

@@ -74,8 +74,10 @@ class ReviewerConflicted(AssignmentError):
 
     def __init__(self, *, name: str, sources: tuple[str, ...]) -> None:
         self.sources = sources
-        super().__init__(f"conflict of interest ({', '.join(sources)})",
-                         name=name, sources=", ".join(sources))
+        # The officer is told how the conflict arose; the log's reason is not, since "detected"
+        # next to a reviewer and a submission says that an organisation of the reviewer's is
+        # listed by that consortium. The log says that a conflict was acted on, not why.
+        super().__init__(self.default_reason, name=name, sources=", ".join(sources))
 
 
 class ReviewerSanctioned(AssignmentError):

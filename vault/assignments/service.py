@@ -31,9 +31,11 @@ from vault.assignments.errors import (
 )
 from vault.assignments.models import Assignment
 from vault.audit.service import AuditLog, RequestInfo, Tag
+from vault.conflicts.links import conflicts_between
 from vault.conflicts.models import Conflict, ConflictSource, ConflictStatus
 from vault.conflicts.rules import recent_sanction, rules_for
 from vault.consortia.models import Consortium
+from vault.crypto import FieldCipher
 from vault.documents.models import Submission
 from vault.identity.models import Role, User
 from vault.policy.actions import Actor
@@ -92,8 +94,10 @@ class AssignmentService:
 
     def __init__(self, session: Session, *, clock: Callable[[], datetime],
                  definitions: Mapping[str, ProgrammeDefinition], audit: AuditLog,
-                 request: RequestInfo | None = None) -> None:
+                 cipher: FieldCipher, request: RequestInfo | None = None) -> None:
         self.session = session
+        #: Opens which consortium a conflict is about (sealed) and computes its link digest.
+        self.cipher = cipher
         self.clock = clock
         self.definitions = definitions
         self.audit = audit
@@ -167,10 +171,8 @@ class AssignmentService:
     def conflict_sources(self, user: User, consortium: Consortium) -> tuple[str, ...]:
         """How the conflicts in effect between ``user`` and ``consortium`` arose (declared,
         detected, challenged); empty when there is none. Pending conflicts are in effect."""
-        found = self.session.scalars(
-            select(Conflict.source).distinct()
-            .where(Conflict.user_id == user.id, Conflict.consortium_id == consortium.id,
-                   Conflict.status != ConflictStatus.DISMISSED))
+        found = {c.source for c in conflicts_between(self.session, self.cipher, user.id,
+                                                     consortium.id)}
         order = list(ConflictSource)
         return tuple(source.value for source in sorted(set(found), key=order.index))
 
@@ -255,7 +257,8 @@ class AssignmentService:
             .where(Assignment.programme_id == programme.id, Assignment.stage == stage_id)
             .group_by(Assignment.reviewer_id)).all())
         conflicts = dict(self.session.execute(
-            select(Conflict.user_id, func.count(Conflict.consortium_id.distinct()))
+            # One link digest per (person, consortium): distinct digests count consortia.
+            select(Conflict.user_id, func.count(Conflict.link_digest.distinct()))
             .where(Conflict.programme_id == programme.id,
                    Conflict.status != ConflictStatus.DISMISSED)
             .group_by(Conflict.user_id)).all())

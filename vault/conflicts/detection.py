@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from vault.audit.service import AuditLog, RequestInfo, Tag
 from vault.conflicts.errors import InvalidAffiliation
+from vault.conflicts.links import conflict_link, new_conflict
 from vault.conflicts.models import (
     Affiliation,
     Conflict,
@@ -35,6 +36,7 @@ from vault.consortia.service import ConsortiumService
 from vault.crypto import FieldCipher, LookupKey
 from vault.db import new_id
 from vault.identity.models import Role, User
+from vault.identity.service import employer_id, seal_employer
 from vault.organizations.models import Organization
 from vault.policy.actions import Actor
 from vault.programmes.definition import ConflictRules, ProgrammeDefinition
@@ -90,7 +92,7 @@ class Tie:
     organization_id: uuid.UUID
     name: str
     key: str
-    #: ``current`` (``User.organization``) or ``past`` (an ``Affiliation``).
+    #: ``current`` (``users.organization_sealed``) or ``past`` (an ``Affiliation``).
     affiliation: str
     ended_on: date | None = None
 
@@ -122,27 +124,48 @@ def listed_organisations(session: Session, cipher: FieldCipher,
     return listed
 
 
-def ties_of(session: Session, users: Sequence[User], since: date) -> dict[uuid.UUID, list[Tie]]:
+def ties_of(session: Session, cipher: FieldCipher, users: Sequence[User],
+            since: date) -> dict[uuid.UUID, list[Tie]]:
     """Each person's current organisation and every affiliation that has not ended or ended
-    after ``since`` (the rule's years before today)."""
+    after ``since`` (the rule's years before today), opened from their sealed columns."""
     ties: dict[uuid.UUID, list[Tie]] = {user.id: [] for user in users}
-    for user in users:
-        if user.organization is not None:
-            ties[user.id].append(Tie(user.organization.id, user.organization.name,
-                                     normalise_name(user.organization.name), "current"))
     if not users:
         return ties
-    rows = session.scalars(
+    current = {user.id: employer_id(cipher, user) for user in users}
+    rows = list(session.scalars(
         select(Affiliation)
         .where(Affiliation.user_id.in_([user.id for user in users]),
                or_(Affiliation.ends_on.is_(None), Affiliation.ends_on > since))
         .order_by(Affiliation.user_id, Affiliation.starts_on)
-    )
+    ))
+    past = {row.id: affiliation_organization_id(cipher, row) for row in rows}
+    wanted = {i for i in current.values() if i is not None} | set(past.values())
+    names = dict(session.execute(select(Organization.id, Organization.name)
+                                 .where(Organization.id.in_(wanted))).all())
+    for user in users:
+        organization_id = current[user.id]
+        if organization_id is not None and organization_id in names:
+            name = names[organization_id]
+            ties[user.id].append(Tie(organization_id, name, normalise_name(name), "current"))
     for row in rows:
-        ties[row.user_id].append(Tie(row.organization.id, row.organization.name,
-                                     normalise_name(row.organization.name), "past",
-                                     row.ends_on))
+        # Organisations are never deleted; one that is gone has no name to match.
+        if past[row.id] in names:
+            name = names[past[row.id]]
+            ties[row.user_id].append(Tie(past[row.id], name, normalise_name(name), "past",
+                                         row.ends_on))
     return ties
+
+
+def seal_affiliation(cipher: FieldCipher, row_id: uuid.UUID,
+                     organization_id: uuid.UUID) -> bytes:
+    """An affiliation's organisation id sealed for ``affiliations.organization_sealed``."""
+    return cipher.seal(Affiliation.__tablename__, "organization", row_id, str(organization_id))
+
+
+def affiliation_organization_id(cipher: FieldCipher, row: Affiliation) -> uuid.UUID:
+    """The id of an affiliation's organisation, opened; raises ``DecryptionError`` if altered."""
+    return uuid.UUID(cipher.open(Affiliation.__tablename__, "organization", row.id,
+                                 row.organization_sealed))
 
 
 def evidence(listed: Sequence[Listed], ties: Sequence[Tie]) -> list[dict[str, str | None]]:
@@ -216,10 +239,10 @@ class ConflictRecords:
              source: ConflictSource, details: Mapping[str, Any],
              created_by: uuid.UUID | None, declaration_id: uuid.UUID | None = None) -> Conflict:
         # The row id is the sealed details' associated data, so it is chosen before sealing.
-        row = Conflict(id=new_id(), programme_id=programme_id, user_id=user_id,
-                       consortium_id=consortium.id, source=source,
-                       status=ConflictStatus.PENDING, created_by_id=created_by,
-                       created_at=self.clock(), declaration_id=declaration_id)
+        row = new_conflict(self.cipher, id=new_id(), programme_id=programme_id, user_id=user_id,
+                           consortium_id=consortium.id, source=source,
+                           status=ConflictStatus.PENDING, created_by_id=created_by,
+                           created_at=self.clock(), declaration_id=declaration_id)
         row.details_sealed = self._seal(row.id, details)
         self.session.add(row)
         return row
@@ -286,21 +309,21 @@ class ConflictDetection(ConflictRecords):
     def _detect(self, programme: Programme, users: Sequence[User],
                 consortia: Sequence[Consortium], actor: Actor | None) -> list[Conflict]:
         since = years_before(self.clock().date(), self._rules(programme).affiliation_years)
-        ties = ties_of(self.session, users, since)
+        ties = ties_of(self.session, self.cipher, users, since)
         tied = [user for user in users if ties[user.id]]
         if not tied or not consortia:
             return []
         # Idempotent: one detection per person and consortium, and a dismissed one stays so.
-        known = {(user_id, consortium_id) for user_id, consortium_id in self.session.execute(
-            select(Conflict.user_id, Conflict.consortium_id).where(
-                Conflict.programme_id == programme.id,
-                Conflict.source == ConflictSource.DETECTED,
-                Conflict.consortium_id.in_([c.id for c in consortia])))}
+        # The pairs are known by their keyed digests (the consortium is sealed).
+        known = set(self.session.scalars(select(Conflict.link_digest).where(
+            Conflict.programme_id == programme.id,
+            Conflict.source == ConflictSource.DETECTED,
+            Conflict.user_id.in_([user.id for user in tied]))))
         created = []
         for consortium in consortia:
             listed = listed_organisations(self.session, self.cipher, consortium)
             for user in tied:
-                if (user.id, consortium.id) in known:
+                if conflict_link(self.cipher, user.id, consortium.id) in known:
                     continue
                 found = evidence(listed, ties[user.id])
                 if not found:
@@ -310,10 +333,12 @@ class ConflictDetection(ConflictRecords):
                                      created_by=None)
                 created.append(conflict)
         self.session.flush()
+        # The log names the conflict, not the person and the consortium side by side: together
+        # they would say "an organisation of this person's is listed by this consortium",
+        # which is what the sealed partner list keeps. Officers open the conflict itself.
         for conflict in created:
             self.audit.record(Tag.CONFLICT_DETECTED, actor=actor, request=self.request, target={
-                "user": conflict.user_id, "consortium": conflict.consortium_id,
-                "conflict": conflict.id})
+                "programme": programme.id, "conflict": conflict.id})
         return created
 
     def after_partner_list_change(self, consortium: Consortium, *,
@@ -323,8 +348,12 @@ class ConflictDetection(ConflictRecords):
         created = self.detect_for_consortium(consortium, actor=actor)
         programme = consortium.programme
         listed = listed_organisations(self.session, self.cipher, consortium)
-        already = set(self.session.scalars(select(Conflict.declaration_id).where(
-            Conflict.consortium_id == consortium.id, Conflict.declaration_id.is_not(None))))
+        # Declarations that already have a conflict with this consortium: the declarer's digest
+        # for this consortium is on the conflict row.
+        already = {declaration_id for declaration_id, user_id, digest in self.session.execute(
+            select(Conflict.declaration_id, Conflict.user_id, Conflict.link_digest).where(
+                Conflict.programme_id == programme.id, Conflict.declaration_id.is_not(None)))
+            if digest == conflict_link(self.cipher, user_id, consortium.id)}
         declared = []
         # Standing declarations against an organisation that this list now names.
         for declaration in self.session.scalars(select(ConflictDeclaration).where(
@@ -360,13 +389,15 @@ class ConflictDetection(ConflictRecords):
             raise InvalidAffiliation("Affiliations are recorded for reviewers and officers.")
         if starts_on and ends_on and ends_on < starts_on:
             raise InvalidAffiliation("The affiliation ends before it starts.")
-        row = Affiliation(id=new_id(), user_id=user.id, organization_id=organization.id,
-                          starts_on=starts_on, ends_on=ends_on, created_at=self.clock())
+        row = Affiliation(id=new_id(), user_id=user.id, starts_on=starts_on, ends_on=ends_on,
+                          created_at=self.clock())
+        row.organization_sealed = seal_affiliation(self.cipher, row.id, organization.id)
         self.session.add(row)
         self.session.flush()
+        # The event names the person and the affiliation row, not the organisation: a plain
+        # person-to-organisation link in the log would join to the person's conflicts.
         self.audit.record(Tag.AFFILIATION_CHANGED, actor=actor, request=self.request, target={
-            "user": user.id, "organization": organization.id, "affiliation": row.id,
-            "change": "added"})
+            "user": user.id, "affiliation": row.id, "change": "added"})
         return self._detect_everywhere(user, actor)
 
     def set_affiliation(self, actor: Actor, user: User,
@@ -374,18 +405,18 @@ class ConflictDetection(ConflictRecords):
         """Change a person's current organisation; the previous one becomes a past affiliation
         ending today (it still counts for the rule's years). Detects again; returns the new
         conflicts."""
-        previous = user.organization
-        if (previous.id if previous else None) == (organization.id if organization else None):
+        previous = employer_id(self.cipher, user)
+        if previous == (organization.id if organization else None):
             return []
         if previous is not None:
-            self.session.add(Affiliation(id=new_id(), user_id=user.id,
-                                         organization_id=previous.id,
-                                         ends_on=self.clock().date(), created_at=self.clock()))
-        user.organization = organization
+            row = Affiliation(id=new_id(), user_id=user.id, ends_on=self.clock().date(),
+                              created_at=self.clock())
+            row.organization_sealed = seal_affiliation(self.cipher, row.id, previous)
+            self.session.add(row)
+        user.organization_sealed = seal_employer(self.cipher, user.id, organization)
         self.session.flush()
         self.audit.record(Tag.AFFILIATION_CHANGED, actor=actor, request=self.request, target={
-            "user": user.id, "organization": organization.id if organization else None,
-            "change": "current"})
+            "user": user.id, "change": "current"})
         return self._detect_everywhere(user, actor)
 
     def _detect_everywhere(self, user: User, actor: Actor | None) -> list[Conflict]:

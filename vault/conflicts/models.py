@@ -6,13 +6,11 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Date, ForeignKey, LargeBinary
+from sqlalchemy import Date, ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from vault.consortia.models import Consortium
 from vault.db import Base, UTCDateTime, enum_type, new_id, utcnow
 from vault.identity.models import User
-from vault.organizations.models import Organization
 
 
 class ConflictKind(StrEnum):
@@ -63,7 +61,14 @@ class ConflictDeclaration(Base):
 
 
 class Conflict(Base):
-    """A person (reviewer or officer) has, or may have, a conflict with one consortium."""
+    """A person (reviewer or officer) has, or may have, a conflict with one consortium.
+
+    Which consortium is sealed: a plain (person, consortium) row — above all a detected one —
+    says "an organisation of this person's is listed by this consortium", which names a
+    confidential partner to anyone who knows where the person works. ``link_digest`` lets the
+    vault ask "does this person have a conflict with that consortium" in one indexed lookup
+    (see ``vault.conflicts.links``).
+    """
 
     __tablename__ = "conflicts"
 
@@ -74,9 +79,11 @@ class Conflict(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="RESTRICT"), index=True
     )
-    consortium_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("consortia.id", ondelete="CASCADE"), index=True
-    )
+    #: The consortium's id, sealed (associated data = table, column, row id).
+    consortium_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    #: Keyed digest of (person, consortium) under the field secret's link key: equal for every
+    #: conflict of the same pair, computable only with the key, so it joins nothing.
+    link_digest: Mapped[str] = mapped_column(String(64), index=True)
     source: Mapped[ConflictSource] = mapped_column(enum_type(ConflictSource, "conflict_source"))
     status: Mapped[ConflictStatus] = mapped_column(
         enum_type(ConflictStatus, "conflict_status"), default=ConflictStatus.PENDING
@@ -100,11 +107,10 @@ class Conflict(Base):
     decision_reason_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined")
-    consortium: Mapped[Consortium] = relationship(lazy="joined")
 
 
 class Affiliation(Base):
-    """A past (or additional) affiliation of a person; the current one is ``User.organization``."""
+    """A past (or additional) affiliation of a person; the current one is sealed in ``users``."""
 
     __tablename__ = "affiliations"
 
@@ -112,15 +118,14 @@ class Affiliation(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organizations.id", ondelete="RESTRICT"), index=True
-    )
+    #: The organisation's id, sealed (associated data = table, column, row id) for the same
+    #: reason as ``User.organization_sealed``: a plain person-to-organisation link joins to
+    #: whatever links the person to a consortium, and names a confidential partner.
+    organization_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     starts_on: Mapped[date | None] = mapped_column(Date)
     #: ``None`` while it lasts.
     ends_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-    organization: Mapped[Organization] = relationship(lazy="joined")
 
 
 class Sanction(Base):

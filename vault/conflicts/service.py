@@ -3,7 +3,9 @@
 
 A pending or confirmed conflict is in effect: the entity builder denies the person every
 consortium they have one with, so a conflict recorded here takes effect on the next request.
-What a conflict is about is sealed (associated data = table, column, row id); partner lists are
+What a conflict is about is sealed (associated data = table, column, row id), and so is which
+consortium it concerns (``vault.conflicts.links``) and which organisations a person belongs or
+belonged to (``IdentityService.employer``, ``detection.ties_of``); partner lists are
 confidential, so nothing a declarer or a challenger is told depends on which consortia matched
 or whether the person they named exists.
 """
@@ -29,6 +31,7 @@ from vault.conflicts.errors import (
     InvalidSanction,
     OwnConflict,
 )
+from vault.conflicts.links import conflicted_consortia, conflicts_between, consortium_of
 from vault.conflicts.models import (
     Conflict,
     ConflictDeclaration,
@@ -63,6 +66,8 @@ class ConflictView:
     """A conflict as officers see it: opened details and decision reason."""
 
     conflict: Conflict
+    #: The consortium, opened from the conflict's sealed column.
+    consortium: Consortium
     details: dict[str, Any]
     decision_reason: str | None
     created_by: User | None
@@ -169,10 +174,9 @@ class ConflictService(ConflictDetection):
         if named is not None:
             entry = {"reason": reason, "at": self.clock().isoformat(),
                      "by": str(actor.user_id), "named": person}
-            conflict = self.session.scalars(select(Conflict).where(
-                Conflict.user_id == named.id, Conflict.consortium_id == consortium.id,
-                Conflict.source == ConflictSource.CHALLENGED,
-                Conflict.status != ConflictStatus.DISMISSED).limit(1)).first()
+            conflict = next((c for c in conflicts_between(self.session, self.cipher, named.id,
+                                                          consortium.id)
+                             if c.source is ConflictSource.CHALLENGED), None)
             if conflict is None:
                 conflict = self._add(consortium.programme_id, named.id, consortium,
                                      ConflictSource.CHALLENGED,
@@ -239,8 +243,8 @@ class ConflictService(ConflictDetection):
         if actor.user_id == conflict.user_id:
             raise OwnConflict("You cannot decide a conflict of interest about yourself; "
                               "another officer must decide it.")
-        if actor.user_id is not None and conflict.consortium_id in self.effective_consortia(
-                actor.user_id):
+        if actor.user_id is not None and consortium_of(
+                self.cipher, conflict) in self.effective_consortia(actor.user_id):
             raise ConflictedDecider("You have a conflict of interest with this consortium "
                                     "yourself; another officer must decide.")
         old = conflict.status
@@ -251,8 +255,7 @@ class ConflictService(ConflictDetection):
                                                            conflict.id, reason)
         self.session.flush()
         self.audit.record(Tag.CONFLICT_DECIDED, actor=actor, request=self.request, target={
-            "conflict": conflict.id, "user": conflict.user_id,
-            "consortium": conflict.consortium_id, "old_status": old.value,
+            "conflict": conflict.id, "old_status": old.value,
             "new_status": conflict.status.value})
         return conflict
 
@@ -272,8 +275,11 @@ class ConflictService(ConflictDetection):
             query = query.where(Conflict.source == source)
         rows = list(self.session.scalars(query.order_by(Conflict.created_at.desc())))
         people = self._users({r.created_by_id for r in rows} | {r.decided_by_id for r in rows})
+        opened = {row.id: consortium_of(self.cipher, row) for row in rows}
+        consortia = {c.id: c for c in self.session.scalars(
+            select(Consortium).where(Consortium.id.in_(set(opened.values()))))} if rows else {}
         return [ConflictView(
-            conflict=row, details=self._details(row),
+            conflict=row, consortium=consortia[opened[row.id]], details=self._details(row),
             decision_reason=(self.cipher.open(_TABLE, "decision_reason", row.id,
                                               row.decision_reason_sealed)
                              if row.decision_reason_sealed else None),
@@ -297,7 +303,9 @@ class ConflictService(ConflictDetection):
                 conflict = self.session.scalars(select(Conflict).where(
                     Conflict.declaration_id == row.id).limit(1)).first()
                 if conflict is not None:
-                    consortium_name, status = conflict.consortium.name, conflict.status
+                    consortium = self.session.get(Consortium, consortium_of(self.cipher, conflict))
+                    status = conflict.status
+                    consortium_name = consortium.name if consortium is not None else None
             own.append(OwnDeclaration(
                 id=row.id, consortium_name=consortium_name,
                 organization=details.get("organization"),
@@ -310,8 +318,19 @@ class ConflictService(ConflictDetection):
     def effective_consortia(self, user: User | uuid.UUID) -> set[uuid.UUID]:
         """The consortia a person has a conflict in effect with (pending or confirmed)."""
         user_id = user.id if isinstance(user, User) else user
-        return set(self.session.scalars(select(Conflict.consortium_id).where(
-            Conflict.user_id == user_id, Conflict.status != ConflictStatus.DISMISSED)))
+        return conflicted_consortia(self.session, self.cipher, user_id)
+
+    def consortium(self, conflict: Conflict) -> Consortium:
+        """The consortium a conflict is about (opened from its sealed column)."""
+        consortium = self.session.get(Consortium, consortium_of(self.cipher, conflict))
+        assert consortium is not None  # consortia are never deleted
+        return consortium
+
+    def programme(self, conflict: Conflict) -> Programme:
+        """The programme a conflict belongs to."""
+        programme = self.session.get(Programme, conflict.programme_id)
+        assert programme is not None  # a foreign key
+        return programme
 
     def consortium_in(self, programme: Programme, consortium_id: uuid.UUID) -> Consortium | None:
         """The consortium with this id if it applies to the programme."""

@@ -155,6 +155,16 @@ class FieldCipher:
 
     def __init__(self, secret: str) -> None:
         self._key = derive_key(secret, "field-encryption")
+        # Its own key (one per purpose): the digests that stand in for sealed links.
+        self._link_key = derive_key(secret, "link-digest")
+
+    def link_digest(self, kind: str, *ids: object) -> str:
+        """A keyed digest (hex HMAC-SHA256) of a link between rows — e.g. a person and the
+        consortium of their conflict — stored next to the sealed link so that "is there one
+        for this pair" is an indexed lookup. Without the field secret nobody can compute the
+        digest of a candidate pair, so the column joins nothing. ``kind`` keeps digests of
+        different links apart."""
+        return lookup_digest(self._link_key, "\x00".join([kind, *(str(i) for i in ids)]))
 
     def seal(self, table: str, column: str, row_id: object, value: str) -> bytes:
         """Encrypt a text value for ``table.column`` of row ``row_id``."""

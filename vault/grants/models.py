@@ -15,7 +15,13 @@ from vault.identity.models import User
 
 class DualControlGrant(Base):
     """An officer with a conflict asks to read a consortium's material; a second officer
-    approves for a limited time. Both names are recorded; nobody approves their own request."""
+    approves for a limited time. Both names are recorded; nobody approves their own request.
+
+    The consortium stays in plaintext, next to the officer: a grant is an act two officers
+    answer for, and every read under it is an access decision that names the officer and the
+    consortium anyway. It says that a conflict was acted on, not what the conflict is: the
+    conflict's consortium and details, and every person's organisation, are sealed, so no
+    plaintext join leads from a grant to the organisation behind it."""
 
     __tablename__ = "dual_control_grants"
     __table_args__ = (

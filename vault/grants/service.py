@@ -18,7 +18,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from vault.audit.service import AuditLog, RequestInfo, Tag
-from vault.conflicts.models import Conflict, ConflictStatus
+from vault.conflicts.links import conflicted_consortia, conflicts_between
 from vault.consortia.models import Consortium
 from vault.crypto import FieldCipher
 from vault.grants.errors import (
@@ -70,11 +70,11 @@ class GrantService:
 
     def conflicted_consortia(self, user: User) -> list[Consortium]:
         """Consortia the user has a conflict in effect with (pending or confirmed), by name."""
+        ids = conflicted_consortia(self.session, self.cipher, user.id)
+        if not ids:
+            return []
         return list(self.session.scalars(
-            select(Consortium).where(Consortium.id.in_(
-                select(Conflict.consortium_id).where(
-                    Conflict.user_id == user.id, Conflict.status != ConflictStatus.DISMISSED)))
-            .order_by(Consortium.name)))
+            select(Consortium).where(Consortium.id.in_(ids)).order_by(Consortium.name)))
 
     def pending(self, programme: Programme) -> list[DualControlGrant]:
         """The programme's requests waiting for a second officer, oldest first."""
@@ -185,11 +185,7 @@ class GrantService:
     # -- helpers ------------------------------------------------------------------------------
 
     def _conflicted(self, user_id: uuid.UUID, consortium_id: uuid.UUID) -> bool:
-        return self.session.scalar(
-            select(Conflict.id).where(Conflict.user_id == user_id,
-                                      Conflict.consortium_id == consortium_id,
-                                      Conflict.status != ConflictStatus.DISMISSED)
-            .limit(1)) is not None
+        return bool(conflicts_between(self.session, self.cipher, user_id, consortium_id))
 
     def _rules(self, grant: DualControlGrant) -> ConflictRules:
         definition = self.definitions.get(grant.consortium.programme.code)

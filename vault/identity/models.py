@@ -17,7 +17,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vault.db import Base, UTCDateTime, enum_type, new_id, utcnow
-from vault.organizations.models import Organization
 
 
 class Role(StrEnum):
@@ -51,10 +50,13 @@ class User(Base):
     #: The case-folded address: unique, so ``Alice@X`` and ``alice@x`` are one account.
     email_key: Mapped[str] = mapped_column(String(254), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))
-    #: Affiliation, used by conflict-of-interest rules.
-    organization_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("organizations.id", ondelete="RESTRICT"), index=True
-    )
+    #: The current employer (affiliation) for the conflict-of-interest rules: the organisation's
+    #: id, sealed with the field key (associated data = table, column, row id). Sealed because
+    #: a plain link from a person to an organisation joins, through anything that links the
+    #: person to a consortium (a conflict, a grant, a refused read in the log), to "this
+    #: organisation is one of that consortium's confidential partners". Open it with
+    #: ``IdentityService.employer``.
+    organization_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     role: Mapped[Role] = mapped_column(enum_type(Role, "user_role"))
     active: Mapped[bool] = mapped_column(default=True)
     #: argon2id PHC string.
@@ -74,8 +76,6 @@ class User(Base):
     demo_account: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-
-    organization: Mapped[Organization | None] = relationship(lazy="joined")
 
     @property
     def mfa_enabled(self) -> bool:

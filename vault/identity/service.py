@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -85,6 +85,22 @@ def check_password_rules(password: str, *, email: str = "", display_name: str = 
         raise WeakPassword("The password must not be your e-mail address or name.")
 
 
+def seal_employer(cipher: crypto.FieldCipher, user_id: uuid.UUID,
+                  organization: Organization | None) -> bytes | None:
+    """A person's organisation id sealed for ``users.organization_sealed`` (``None`` for none)."""
+    if organization is None:
+        return None
+    return cipher.seal(User.__tablename__, "organization", user_id, str(organization.id))
+
+
+def employer_id(cipher: crypto.FieldCipher, user: User) -> uuid.UUID | None:
+    """The id of the person's organisation, opened; raises ``DecryptionError`` if altered."""
+    if user.organization_sealed is None:
+        return None
+    return uuid.UUID(cipher.open(User.__tablename__, "organization", user.id,
+                                 user.organization_sealed))
+
+
 class IdentityService:
     """Account operations on one database session."""
 
@@ -135,13 +151,13 @@ class IdentityService:
             email_key=key,
             display_name=display_name,
             role=role,
-            organization=organization,
             password_hash=crypto.hash_password(password),
             password_changed_at=self.clock(),
             demo_account=demo_account,
             session_generation=0,
             active=True,
         )
+        user.organization_sealed = seal_employer(self.cipher, user.id, organization)
         self.session.add(user)
         try:
             # A concurrent insert of the same address loses here rather than at commit.
@@ -162,6 +178,27 @@ class IdentityService:
     def list_users(self) -> list[User]:
         """Every account, ordered by role and e-mail address."""
         return list(self.session.scalars(select(User).order_by(User.role, User.email_key)))
+
+    def employer(self, user: User) -> Organization | None:
+        """The person's current organisation (opened from its sealed column), if any; raises
+        ``DecryptionError`` if the sealed value was altered or moved to another row."""
+        organization_id = employer_id(self.cipher, user)
+        return self.session.get(Organization, organization_id) if organization_id else None
+
+    def employers(self, users: Iterable[User]) -> dict[uuid.UUID, Organization]:
+        """Each person's current organisation (people without one are left out)."""
+        ids = {user.id: employer_id(self.cipher, user) for user in users}
+        wanted = {i for i in ids.values() if i is not None}
+        if not wanted:
+            return {}
+        found = {org.id: org for org in self.session.scalars(
+            select(Organization).where(Organization.id.in_(wanted)))}
+        return {user_id: found[org] for user_id, org in ids.items() if org in found}
+
+    def set_employer(self, user: User, organization: Organization | None) -> None:
+        """Record the person's current organisation (sealed); flushes."""
+        user.organization_sealed = seal_employer(self.cipher, user.id, organization)
+        self.session.flush()
 
     def find_organization(self, name: str) -> Organization:
         """The registered organisation with this name; raises ``UnknownOrganization``."""

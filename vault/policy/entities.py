@@ -17,9 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.assignments.models import Assignment
+from vault.conflicts.links import conflicted_consortia
 from vault.conflicts.models import Conflict, ConflictStatus
 from vault.conflicts.rules import recent_sanction, rules_for
 from vault.consortia.models import Consortium, ConsortiumContact
+from vault.crypto import FieldCipher
 from vault.documents.models import Document, Submission, SubmissionState
 from vault.evaluation.models import RoundState, StageRound
 from vault.grants.models import DualControlGrant
@@ -76,8 +78,10 @@ class EntityBuilder:
     """Builds entity slices on one database session."""
 
     def __init__(self, session: Session, definitions: Mapping[str, ProgrammeDefinition],
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], cipher: FieldCipher) -> None:
         self.session = session
+        #: Opens which consortium a conflict is about: that link is sealed in the database.
+        self.cipher = cipher
         self.definitions = definitions
         self.clock = clock
         self._principals: dict[tuple[Actor, uuid.UUID | None], str] = {}
@@ -148,22 +152,18 @@ class EntityBuilder:
                 for submission, stage in rows]
 
     def _conflicts(self, user_id: uuid.UUID) -> list[dict[str, object]]:
-        # Pending conflicts count: access stays denied until an officer dismisses them.
-        consortia = self.session.scalars(
-            select(Conflict.consortium_id).distinct()
-            .where(Conflict.user_id == user_id, Conflict.status != ConflictStatus.DISMISSED)
-            .order_by(Conflict.consortium_id)
-        )
-        return [EntityRef("Consortium", str(c)).attr() for c in consortia]
+        # Pending conflicts count: access stays denied until an officer dismisses them. A
+        # person has few conflicts, so opening each one's sealed consortium costs microseconds.
+        consortia = conflicted_consortia(self.session, self.cipher, user_id)
+        return [EntityRef("Consortium", str(c)).attr() for c in sorted(consortia)]
 
     def _conflicted_programmes(self, user_id: uuid.UUID) -> list[dict[str, object]]:
         # The programmes of the consortia in ``_conflicts``: an officer conflicted with one
         # consortium takes no decision that ranks it against the others.
         programmes = self.session.scalars(
-            select(Consortium.programme_id).distinct()
-            .join(Conflict, Conflict.consortium_id == Consortium.id)
+            select(Conflict.programme_id).distinct()
             .where(Conflict.user_id == user_id, Conflict.status != ConflictStatus.DISMISSED)
-            .order_by(Consortium.programme_id)
+            .order_by(Conflict.programme_id)
         )
         return [EntityRef("Programme", str(p)).attr() for p in programmes]
 

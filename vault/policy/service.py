@@ -14,6 +14,7 @@ from typing import TypeVar
 from sqlalchemy.orm import Session
 
 from vault.audit.service import AuditLog, RequestInfo, Tag
+from vault.crypto import FieldCipher
 from vault.documents.models import Document
 from vault.policy.actions import Action, Actor
 from vault.policy.engine import Decision, PolicyEngine
@@ -33,13 +34,13 @@ class Authorizer:
 
     def __init__(self, session: Session, *, engine: PolicyEngine,
                  definitions: Mapping[str, ProgrammeDefinition], clock: Callable[[], datetime],
-                 request: RequestInfo | None = None,
+                 cipher: FieldCipher, request: RequestInfo | None = None,
                  record_denial: DenialRecorder | None = None) -> None:
         self.session = session
         self.engine = engine
         self.clock = clock
         self.request = request or RequestInfo()
-        self.builder = EntityBuilder(session, definitions, clock)
+        self.builder = EntityBuilder(session, definitions, clock, cipher)
         self._record_denial = record_denial
 
     def decide(self, actor: Actor, action: Action, resource: Resource) -> Decision:
@@ -97,6 +98,10 @@ class Authorizer:
         ``AccessDenied``.
         """
         decision = self.decide(actor, action, resource)
+        # The deciding policies are recorded as they are, a conflict guard's too: the log may
+        # say that a conflict (or a sanction) refused a read — that is the accountability it
+        # exists for — and it cannot say which partner caused it, because neither a person's
+        # organisation nor a conflict's consortium is stored in plaintext.
         details = {"action": action.value, "resource": _describe(resource), **(target or {})}
         event = {"actor": actor, "target": details, "reasons": decision.reasons,
                  "request": self.request}

@@ -67,6 +67,7 @@ def _page(status: int = 200, **overrides: object) -> tuple[str, int]:
     max_days = runtime().settings.token_max_days
     context: dict[str, object] = {
         "account": account,
+        "employer": identity.employer(account),
         "remaining_codes": identity.remaining_recovery_codes(account),
         "password_form": PasswordChangeForm(formdata=None),
         "regenerate_form": CodeForm(formdata=None),

@@ -78,7 +78,8 @@ class BulkAssignForm(FlaskForm):
 def service() -> AssignmentService:
     """The assignment service for this request."""
     return AssignmentService(db(), clock=runtime().clock, definitions=runtime().definitions,
-                             audit=audit_log(), request=request_info())
+                             audit=audit_log(), cipher=runtime().cipher,
+                             request=request_info())
 
 
 def refusal_text(error: AssignmentError) -> str:

@@ -290,14 +290,14 @@ def _manage_page(programme: Programme, status: int = 200) -> tuple[str, int]:
     # Details and evidence can name a consortium's partners: an officer who may not see that
     # consortium's material (a conflict, no dual-control approval) sees that a conflict exists,
     # not what it says.
-    consortia = list({v.conflict.consortium_id: v.conflict.consortium for v in views}.values())
+    consortia = list({v.consortium.id: v.consortium for v in views}.values())
     decisions = authorizer().decide_many(actor(), Action.CONSORTIUM_VIEW, consortia)
     withheld = {c.id for c, d in zip(consortia, decisions, strict=True) if not d.allowed}
     evaluators = service.evaluators()
     page = render_template(
         "conflicts/manage.html", programme=programme, views=views,
         can_decide={v.conflict.id: v.conflict.user_id != me
-                    and v.conflict.consortium_id not in mine for v in views},
+                    and v.consortium.id not in mine for v in views},
         withheld=withheld,
         chosen_status=chosen_status.value if chosen_status else "",
         chosen_source=chosen_source.value if chosen_source else "",
@@ -318,7 +318,7 @@ def decide(conflict_id: uuid.UUID) -> Response | tuple[str, int]:
     not_found = ConflictNotFound("There is nothing at this address.")
     if conflict is None:
         raise not_found
-    programme = conflict.consortium.programme
+    programme = service.programme(conflict)
     authorize(Action.CONFLICT_MANAGE, programme, target={"conflict": conflict.id},
               denied=not_found)
     form = DecisionForm()

@@ -31,7 +31,9 @@ def index() -> str | Response:
         return redirect(url_for("audit.events"))
     if role is Role.ADMIN:
         authorize(Action.USER_LIST)
-        return render_template("home/admin.html", users=runtime().identity(db()).list_users())
+        identity = runtime().identity(db())
+        users = identity.list_users()
+        return render_template("home/admin.html", users=users, employers=identity.employers(users))
     raise ValueError(f"no home page for role {role!r}")
 
 
