@@ -20,6 +20,8 @@ from vault.keys.keyring import KeyringProvider
 from vault.policy.engine import PolicyEngine
 from vault.policy.service import Authorizer, DenialRecorder
 from vault.programmes.definition import ProgrammeDefinition, load_definitions
+from vault.sandbox import Limits
+from vault.screening.analyses import AnalysisQueue
 from vault.settings import Settings
 from vault.storage import BlobStore
 from vault.storage.factory import blob_store_from_url
@@ -53,6 +55,9 @@ class Runtime:
     clock: Callable[[], datetime] = field(default=utcnow)
     #: When this process last ran the audit sequencer (``time.monotonic``).
     last_sequenced: float = 0.0
+    #: Sessions for safe (read) requests: on SQLite they take the write lock only at commit.
+    read_sessions: sessionmaker[Session] | None = None
+    _analyses: AnalysisQueue | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Callable[[], datetime] = utcnow) -> Runtime:
@@ -63,6 +68,7 @@ class Runtime:
             settings=settings,
             engine=engine,
             sessions=make_session_factory(engine),
+            read_sessions=make_session_factory(engine, deferred=True),
             cipher=FieldCipher(settings.field_key),
             lookup=LookupKey(settings.lookup_key),
             definitions=load_definitions(settings.programmes_dir),
@@ -77,6 +83,22 @@ class Runtime:
         """The document store on ``session``."""
         return DocumentService(session, keys=self.keys, blobs=self.blobs, clock=self.clock,
                                definitions=self.definitions)
+
+    @property
+    def analysis_limits(self) -> Limits:
+        """The sandbox's limits for one PDF analysis (``VAULT_ANALYSIS_SECONDS``)."""
+        seconds = self.settings.analysis_seconds
+        return Limits(cpu_seconds=max(1, seconds * 2 // 3), memory_bytes=768 * 1024**2,
+                      wall_seconds=float(seconds))
+
+    @property
+    def analyses(self) -> AnalysisQueue:
+        """This process's queue of PDF analyses (started on first use)."""
+        if self._analyses is None:
+            self._analyses = AnalysisQueue(
+                sessions=self.sessions, read_sessions=self.read_sessions or self.sessions,
+                documents=self.documents, limits=self.analysis_limits, clock=self.clock)
+        return self._analyses
 
     def authorizer(self, session: Session, *, request: RequestInfo | None = None,
                    record_denial: DenialRecorder | None = None) -> Authorizer:
