@@ -22,6 +22,7 @@ from vault.policy.service import Authorizer, DenialRecorder
 from vault.programmes.definition import ProgrammeDefinition, load_definitions
 from vault.sandbox import Limits
 from vault.screening.analyses import AnalysisQueue
+from vault.screening.analysis import ANALYSIS_LIMITS
 from vault.settings import Settings
 from vault.storage import BlobStore
 from vault.storage.factory import blob_store_from_url
@@ -36,6 +37,13 @@ def make_key_provider(settings: Settings) -> KeyProvider:
         return Pkcs11KeyProvider(settings.pkcs11_module, settings.pkcs11_token,
                                  settings.pkcs11_pin, lock_path=settings.pkcs11_lock)
     return KeyringProvider(settings.keyring_file, settings.master_key)
+
+
+def analysis_limits(seconds: int) -> Limits:
+    """The limits of one PDF analysis allowed ``seconds`` of wall-clock time (two thirds of it
+    CPU time, as the default 30 s allows 20 s)."""
+    return Limits(cpu_seconds=max(1, seconds * 2 // 3),
+                  memory_bytes=ANALYSIS_LIMITS.memory_bytes, wall_seconds=float(seconds))
 
 
 @dataclass
@@ -57,6 +65,8 @@ class Runtime:
     last_sequenced: float = 0.0
     #: Sessions for safe (read) requests: on SQLite they take the write lock only at commit.
     read_sessions: sessionmaker[Session] | None = None
+    #: The sandbox's limits for one PDF analysis (``VAULT_ANALYSIS_SECONDS``).
+    analysis_limits: Limits = ANALYSIS_LIMITS
     _analyses: AnalysisQueue | None = field(default=None, repr=False)
 
     @classmethod
@@ -69,6 +79,7 @@ class Runtime:
             engine=engine,
             sessions=make_session_factory(engine),
             read_sessions=make_session_factory(engine, deferred=True),
+            analysis_limits=analysis_limits(settings.analysis_seconds),
             cipher=FieldCipher(settings.field_key),
             lookup=LookupKey(settings.lookup_key),
             definitions=load_definitions(settings.programmes_dir),
@@ -83,13 +94,6 @@ class Runtime:
         """The document store on ``session``."""
         return DocumentService(session, keys=self.keys, blobs=self.blobs, clock=self.clock,
                                definitions=self.definitions)
-
-    @property
-    def analysis_limits(self) -> Limits:
-        """The sandbox's limits for one PDF analysis (``VAULT_ANALYSIS_SECONDS``)."""
-        seconds = self.settings.analysis_seconds
-        return Limits(cpu_seconds=max(1, seconds * 2 // 3), memory_bytes=768 * 1024**2,
-                      wall_seconds=float(seconds))
 
     @property
     def analyses(self) -> AnalysisQueue:
