@@ -44,7 +44,7 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
         return ScreeningService(session, documents=current.documents(session),
                                 cipher=current.cipher, clock=current.clock,
                                 definitions=current.definitions,
-                                limits=current.analysis_limits)
+                                limits=current.analysis_limits, sessions=current.sessions)
 
     programme_option = click.option("--programme", "code", required=True,
                                     help="Programme code, e.g. sovereign-ai-2025.")

@@ -26,6 +26,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import secrets
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -34,11 +36,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from vault.consortia.models import Consortium
 from vault.consortia.service import ConsortiumService
 from vault.crypto import FieldCipher
+from vault.db import unit_of_work
 from vault.documents.errors import ContentIntegrityError, DocumentShredded
 from vault.documents.models import DocumentVersion, Submission, SubmissionState
 from vault.documents.service import DocumentService
@@ -48,7 +51,15 @@ from vault.programmes.models import Programme
 from vault.resources.service import ResourceService
 from vault.sandbox import Limits
 from vault.screening import analysis, report
-from vault.screening.analyses import AnalysisJob, AnalysisQueue, cached, is_kept, store
+from vault.screening.analyses import (
+    AnalysisJob,
+    AnalysisQueue,
+    cached,
+    claim,
+    is_kept,
+    stale_after,
+    store,
+)
 from vault.screening.analysis import PdfFacts, analyse_pdf
 from vault.screening.checks import Finding
 from vault.screening.evaluate import PDF, Partner, SubmissionFacts, VersionFacts, evaluate
@@ -59,6 +70,8 @@ from vault.screening.workflow import SubmissionWorkflow
 #: by an older analyser are then not used.
 ANALYSIS_VERSION = "1"
 #: Submissions a run screens (submitted ones move into screening).
+#: How often a run looks whether another worker has finished a version it claimed.
+_CLAIM_POLL_SECONDS = 0.5
 SCREENED_STATES = (SubmissionState.SUBMITTED, SubmissionState.SCREENING,
                    SubmissionState.RESUBMITTED)
 
@@ -109,8 +122,13 @@ class ScreeningService:
     def __init__(self, session: Session, *, documents: DocumentService, cipher: FieldCipher,
                  clock: Callable[[], datetime],
                  definitions: Mapping[str, ProgrammeDefinition],
-                 limits: Limits | None = None, queue: AnalysisQueue | None = None) -> None:
+                 limits: Limits | None = None, queue: AnalysisQueue | None = None,
+                 sessions: sessionmaker[Session] | None = None) -> None:
         self.session = session
+        #: Sessions for the short transactions of a run's claims and stores (the background
+        #: queue's protocol); without them a run stores its analyses in the caller's
+        #: transaction and takes no claims.
+        self.sessions = sessions
         #: Where the pre-check queues analyses; without one it analyses in this thread (the
         #: command line, the tests), in the caller's transaction.
         self.queue = queue
@@ -182,7 +200,9 @@ class ScreeningService:
         ``release()``, if given, is called once everything is read and before the analyses
         start: the caller commits there, so no transaction is held while the PDFs are analysed
         (on SQLite an open transaction holds the one write lock and would stall every other
-        request for the length of the run). Raises ``KeyError`` for a programme without a
+        request for the length of the run). A service with ``sessions`` claims each new PDF
+        and stores its facts in short transactions of their own, as the background queue
+        does, so it needs ``release``. Raises ``KeyError`` for a programme without a
         loaded definition; what ``SubmissionWorkflow.start_screening`` raises.
         """
         definition = self.definitions[programme.code]
@@ -320,11 +340,63 @@ class ScreeningService:
             _ = job.version.document.submission.consortium.programme.code
         if release is not None:
             release()
-        self._run_jobs(list(jobs.values()), workers, finished)
-        for job, facts in kept_facts:
-            store(self.session, AnalysisJob(job.version.id, job.rules, job.digest), facts,
-                  now=self.clock())
+        if self.sessions is None:
+            self._run_jobs(list(jobs.values()), workers, finished)
+            for job, facts in kept_facts:
+                store(self.session, _analysis_job(job), facts, now=self.clock())
+            return results
+        self._run_claimed(list(jobs.values()), workers, finished)
         return results
+
+    def _run_claimed(self, jobs: list[_Job], workers: int,
+                     finished: Callable[[_Job, PdfFacts], None]) -> None:
+        """Analyse the jobs as the background queue does: each claimed first (in a short
+        transaction of its own), its facts stored and the claim released as soon as it is
+        done; a job another worker holds is waited for (its facts read when stored), or taken
+        over when its claim is released without facts or goes stale."""
+        assert self.sessions is not None
+        tokens: dict[tuple[uuid.UUID, str], str] = {}
+        stale = stale_after(self.limits)
+
+        def take(job: _Job) -> PdfFacts | bool:
+            """The kept facts, or whether the caller now holds the claim."""
+            key, token = (job.version.id, job.digest), secrets.token_hex(16)
+            with unit_of_work(self.sessions) as side:  # type: ignore[arg-type]
+                kept = cached(side, [key]).get(key)
+                if kept is not None:
+                    return kept
+                if not claim(side, _analysis_job(job), token=token, now=self.clock(),
+                             stale=stale):
+                    return False
+            tokens[key] = token
+            return True
+
+        def done(job: _Job, facts: PdfFacts) -> None:
+            with unit_of_work(self.sessions) as side:  # type: ignore[arg-type]
+                store(side, _analysis_job(job), facts, now=self.clock(),
+                      token=tokens.pop((job.version.id, job.digest), None))
+            finished(job, facts)
+
+        mine, waiting = [], []
+        for job in jobs:
+            taken = take(job)
+            if isinstance(taken, PdfFacts):
+                finished(job, taken)
+            else:
+                (mine if taken else waiting).append(job)
+        self._run_jobs(mine, workers, done)
+        while waiting:
+            time.sleep(_CLAIM_POLL_SECONDS)
+            still = []
+            for job in waiting:
+                taken = take(job)
+                if isinstance(taken, PdfFacts):
+                    finished(job, taken)
+                elif taken:
+                    self._run_jobs([job], 1, done)
+                else:
+                    still.append(job)
+            waiting = still
 
     def _run_jobs(self, jobs: list[_Job], workers: int,
                   finished: Callable[[_Job, PdfFacts], None]) -> None:
@@ -364,6 +436,10 @@ class ScreeningService:
                 ) -> dict[tuple[uuid.UUID, str], PdfFacts]:
         """The kept analyses among ``wanted``."""
         return cached(self.session, wanted)
+
+
+def _analysis_job(job: _Job) -> AnalysisJob:
+    return AnalysisJob(job.version.id, job.rules, job.digest)
 
 
 def _read_and_analyse(stream: Iterator[bytes], rules: PdfRules, limits: Limits) -> PdfFacts:

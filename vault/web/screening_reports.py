@@ -97,7 +97,7 @@ def service() -> ScreeningService:
     """The screening service on the request's session."""
     return ScreeningService(db(), documents=runtime().documents(db()), cipher=runtime().cipher,
                             clock=runtime().clock, definitions=runtime().definitions,
-                            limits=runtime().analysis_limits)
+                            limits=runtime().analysis_limits, sessions=runtime().sessions)
 
 
 def workflow() -> SubmissionWorkflow:
