@@ -104,6 +104,12 @@ class Runtime:
                 documents=self.documents, limits=self.analysis_limits, clock=self.clock)
         return self._analyses
 
+    def close(self) -> None:
+        """Wait for this process's background analyses, then close the database connections."""
+        if self._analyses is not None:
+            self._analyses.shutdown()
+        self.engine.dispose()
+
     def authorizer(self, session: Session, *, request: RequestInfo | None = None,
                    record_denial: DenialRecorder | None = None) -> Authorizer:
         """The access chokepoint on ``session``."""
