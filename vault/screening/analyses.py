@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -209,6 +210,8 @@ class AnalysisQueue:
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._queued: dict[Key, Future[PdfFacts | None]] = {}
+        #: When each queued job was first asked for (``time.monotonic``).
+        self._since: dict[Key, float] = {}
 
     def request(self, jobs: Iterable[AnalysisJob]) -> list[Future[PdfFacts | None]]:
         """Queue the jobs; a future per job gives its facts, or ``None`` if another worker
@@ -221,11 +224,19 @@ class AnalysisQueue:
             for job in jobs:
                 future = self._queued.get(job.key)
                 if future is None:
+                    self._since[job.key] = time.monotonic()
                     future = self._pool.submit(self._run, job)
                     self._queued[job.key] = future
                     future.add_done_callback(lambda _f, key=job.key: self._forget(key))
                 futures.append(future)
         return futures
+
+    def waited(self, jobs: Iterable[AnalysisJob]) -> float:
+        """Seconds since the youngest of the jobs was first queued here (0 for none queued):
+        a page asked again while a long analysis runs does not wait for it again."""
+        now = time.monotonic()
+        with self._lock:
+            return min((now - self._since.get(job.key, now) for job in jobs), default=0.0)
 
     def shutdown(self) -> None:
         """Wait for running analyses and stop the pool (a later request starts a new one)."""
@@ -237,6 +248,7 @@ class AnalysisQueue:
     def _forget(self, key: Key) -> None:
         with self._lock:
             self._queued.pop(key, None)
+            self._since.pop(key, None)
 
     def _run(self, job: AnalysisJob) -> PdfFacts | None:
         try:

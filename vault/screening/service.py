@@ -162,9 +162,9 @@ class ScreeningService:
         new PDF analyses.
 
         With a queue, PDFs not analysed yet are queued; if there are any, ``release()`` is
-        called (the caller ends its transaction there) before waiting up to ``wait`` seconds
-        for them; those still running are pending findings. Without a queue they are analysed
-        here.
+        called (the caller ends its transaction there) before waiting for them up to ``wait``
+        seconds after they were first queued; those still running are pending findings.
+        Without a queue they are analysed here.
         """
         definition = self._definition(submission)
         gathered = self._gather(submission, definition)
@@ -181,7 +181,8 @@ class ScreeningService:
             if release is not None:
                 release()
             futures = self.queue.request(jobs)
-            wait_for(futures, timeout=wait)
+            # Every view of a page shares the one wait: a long analysis is waited for once.
+            wait_for(futures, timeout=max(0.0, wait - self.queue.waited(jobs)))
             for job, future in zip(jobs, futures, strict=True):
                 if future.done() and future.result() is not None:
                     analyses[job.key] = future.result()  # type: ignore[assignment]
