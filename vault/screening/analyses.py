@@ -29,7 +29,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -259,8 +259,3 @@ class AnalysisQueue:
             # goes stale and the next request queues the version again
             log.exception("the analysis of document version %s failed", job.version_id)
             return None
-
-
-def pending_keys(wanted: Mapping[Key, object], done: Mapping[Key, PdfFacts]) -> frozenset[Key]:
-    """The wanted analyses that are not done yet."""
-    return frozenset(key for key in wanted if key not in done)
