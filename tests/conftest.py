@@ -266,13 +266,14 @@ class EnglishClient(FlaskClient):
 
 @contextlib.contextmanager
 def running_app(settings: Settings, clock: Callable[[], datetime]) -> Iterator[Flask]:
-    """The web application on ``settings``; its engine disposed of afterwards."""
+    """The web application on ``settings``; its background analyses finished and its engine
+    disposed of afterwards."""
     application = create_app(settings, clock=clock)
     application.test_client_class = EnglishClient
     try:
         yield application
     finally:
-        application.extensions["vault"].engine.dispose()
+        application.extensions["vault"].close()
 
 
 @pytest.fixture

@@ -333,7 +333,7 @@ def test_a_tampered_blob_is_unreadable_integrity_check_failed_and_not_cached(
 
 
 def test_a_child_killed_by_its_limits_is_unreadable_and_the_app_keeps_serving(
-        app, runtime, make_team, make_user, client, monkeypatch):
+        app, runtime, make_team, make_user, client):
     bomb = dataclasses.replace(CASES[6], name="bomb")
     slow = dataclasses.replace(CASES[0], name="slow", changes={
         # No headings: every page's text is extracted in search of them, about a second in
@@ -344,8 +344,8 @@ def test_a_child_killed_by_its_limits_is_unreadable_and_the_app_keeps_serving(
              for index, case in enumerate((bomb, slow))]
     # Tight limits for this test: 200 MiB of address space stops the bomb, and a wall-clock
     # limit the 200-page proposal cannot meet gets its child killed by the parent.
-    monkeypatch.setattr("vault.screening.analysis.ANALYSIS_LIMITS",
-                        Limits(cpu_seconds=5, memory_bytes=200 * 1024**2, wall_seconds=0.05))
+    runtime.analysis_limits = Limits(cpu_seconds=5, memory_bytes=200 * 1024**2,
+                                     wall_seconds=0.05)
     officer = make_user(Role.OFFICER, mfa=True)
     sign_in(client, officer, runtime.clock)
     response = client.post(f"/screening/{PROGRAMME}/run",

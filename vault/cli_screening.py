@@ -43,7 +43,8 @@ def register(cli: click.Group, runtime: Callable[[], Runtime],
         current = runtime()
         return ScreeningService(session, documents=current.documents(session),
                                 cipher=current.cipher, clock=current.clock,
-                                definitions=current.definitions)
+                                definitions=current.definitions,
+                                limits=current.analysis_limits, sessions=current.sessions)
 
     programme_option = click.option("--programme", "code", required=True,
                                     help="Programme code, e.g. sovereign-ai-2025.")

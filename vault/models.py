@@ -28,6 +28,7 @@ from vault.resources.models import ResourceRequest
 from vault.screening.models import (
     CheckResult,
     PdfAnalysis,
+    PdfAnalysisClaim,
     ScreeningFinding,
     ScreeningRun,
     SubmissionEvent,
@@ -59,6 +60,7 @@ __all__ = [
     "Organization",
     "OrganizationKind",
     "PdfAnalysis",
+    "PdfAnalysisClaim",
     "Programme",
     "RecoveryCode",
     "ResourceRequest",

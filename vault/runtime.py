@@ -23,6 +23,9 @@ from vault.keys.service import KeyService
 from vault.policy.engine import PolicyEngine
 from vault.policy.service import Authorizer, DenialRecorder
 from vault.programmes.definition import ProgrammeDefinition, load_definitions
+from vault.sandbox import Limits
+from vault.screening.analyses import AnalysisQueue
+from vault.screening.analysis import ANALYSIS_LIMITS
 from vault.settings import Settings
 from vault.storage import BlobStore
 from vault.storage.factory import blob_store_from_url
@@ -37,6 +40,13 @@ def make_key_provider(settings: Settings) -> KeyProvider:
         return Pkcs11KeyProvider(settings.pkcs11_module, settings.pkcs11_token,
                                  settings.pkcs11_pin, lock_path=settings.pkcs11_lock)
     return KeyringProvider(settings.keyring_file, settings.master_key)
+
+
+def analysis_limits(seconds: int) -> Limits:
+    """The limits of one PDF analysis allowed ``seconds`` of wall-clock time (two thirds of it
+    CPU time, as the default 30 s allows 20 s)."""
+    return Limits(cpu_seconds=max(1, seconds * 2 // 3),
+                  memory_bytes=ANALYSIS_LIMITS.memory_bytes, wall_seconds=float(seconds))
 
 
 @dataclass
@@ -56,6 +66,11 @@ class Runtime:
     clock: Callable[[], datetime] = field(default=utcnow)
     #: When this process last ran the audit sequencer (``time.monotonic``).
     last_sequenced: float = 0.0
+    #: Sessions for safe (read) requests: on SQLite they take the write lock only at commit.
+    read_sessions: sessionmaker[Session] | None = None
+    #: The sandbox's limits for one PDF analysis (``VAULT_ANALYSIS_SECONDS``).
+    analysis_limits: Limits = ANALYSIS_LIMITS
+    _analyses: AnalysisQueue | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Callable[[], datetime] = utcnow) -> Runtime:
@@ -66,6 +81,8 @@ class Runtime:
             settings=settings,
             engine=engine,
             sessions=make_session_factory(engine),
+            read_sessions=make_session_factory(engine, deferred=True),
+            analysis_limits=analysis_limits(settings.analysis_seconds),
             cipher=FieldCipher(settings.field_key),
             lookup=LookupKey(settings.lookup_key),
             definitions=load_definitions(settings.programmes_dir),
@@ -99,6 +116,21 @@ class Runtime:
         """The document store on ``session``."""
         return DocumentService(session, keys=self.keys, blobs=self.blobs, clock=self.clock,
                                definitions=self.definitions)
+
+    @property
+    def analyses(self) -> AnalysisQueue:
+        """This process's queue of PDF analyses (started on first use)."""
+        if self._analyses is None:
+            self._analyses = AnalysisQueue(
+                sessions=self.sessions, read_sessions=self.read_sessions or self.sessions,
+                documents=self.documents, limits=self.analysis_limits, clock=self.clock)
+        return self._analyses
+
+    def close(self) -> None:
+        """Wait for this process's background analyses, then close the database connections."""
+        if self._analyses is not None:
+            self._analyses.shutdown()
+        self.engine.dispose()
 
     def authorizer(self, session: Session, *, request: RequestInfo | None = None,
                    record_denial: DenialRecorder | None = None) -> Authorizer:

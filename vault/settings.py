@@ -71,6 +71,12 @@ class Settings:
     #: Seconds between two runs of a worker's audit sequencer after its requests (events
     #: recorded in between wait, committed, for the next run or the next reader).
     audit_sequence_interval: float = 0.02
+    #: Wall-clock (and CPU) seconds one sandboxed PDF analysis may take; a file that needs
+    #: longer is "unreadable: timed out", kept like any other finding.
+    analysis_seconds: int = 30
+    #: How long the page of a pre-check waits (with no transaction open) for analyses it has
+    #: just queued before it shows them as pending.
+    precheck_wait: float = 2.0
     session_lifetime: timedelta = timedelta(hours=8)
     login_max_failures: int = 5
     login_lockout: timedelta = timedelta(minutes=15)
@@ -149,6 +155,10 @@ class Settings:
                                        maximum=7 * 86400),
             "audit_sequence_interval": _int(env, "VAULT_AUDIT_SEQUENCE_MS", 20, minimum=0,
                                             maximum=10_000) / 1000,
+            "analysis_seconds": _int(env, "VAULT_ANALYSIS_SECONDS", 30, minimum=1,
+                                     maximum=600),
+            "precheck_wait": _int(env, "VAULT_PRECHECK_WAIT_MS", 2000, minimum=0,
+                                  maximum=30_000) / 1000,
             "s3_endpoint": env.get("VAULT_S3_ENDPOINT", "").strip() or None,
             **_key_provider(env),
         }

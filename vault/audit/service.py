@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from vault.audit import merkle
 from vault.audit.canonical import canonical_json, rfc3339
 from vault.audit.models import AuditEvent, AuditNode, AuditPending
+from vault.db import take_write_lock
 from vault.policy.actions import Actor
 
 #: The advisory lock that serialises appends on PostgreSQL (an arbitrary, fixed number).
@@ -178,7 +179,10 @@ class AuditLog:
         """Serialise with every other appender until this transaction ends; with ``wait``
         false, return False at once if another holds the lock."""
         if self.session.get_bind().dialect.name != "postgresql":
-            return True  # SQLite: BEGIN IMMEDIATE already made this the only writer
+            # SQLite: holding the write lock makes this the only writer; a deferred session
+            # takes it now, before the tail of the log is read.
+            take_write_lock(self.session)
+            return True
         if wait:
             self.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK})
             return True

@@ -49,17 +49,29 @@ class WatermarkCopies:
         self.documents = documents
         self.clock = clock
 
-    def issue(self, version: DocumentVersion, recipient: User, *, request_id: str
-              ) -> tuple[bytes, WatermarkCopy]:
+    def issue(self, version: DocumentVersion, recipient: User, *, request_id: str,
+              release: Callable[[], None] | None = None) -> tuple[bytes, WatermarkCopy]:
         """The version's plaintext, verified in full, stamped for ``recipient``, and the record
         of the copy (flushed). Raises ``ContentIntegrityError``, ``DocumentShredded``,
-        ``WatermarkError`` (not a readable PDF) or ``NotWatermarkable``."""
-        # Verified to the end before stamping: a tampered blob never reaches the stamper.
-        plaintext = b"".join(self.documents.plaintext(version))
-        copy = WatermarkCopy(code=self._new_code(), user_id=recipient.id, version_id=version.id,
+        ``WatermarkError`` (not a readable PDF) or ``NotWatermarkable``.
+
+        ``release()``, if given, is called once the version is opened and before its bytes
+        are read and stamped (seconds for a large file): the caller ends its transaction
+        there, so that none is open while the sandbox works. The copy is recorded afterwards,
+        in the session's next transaction; the caller commits it before it hands out a byte.
+        """
+        code = self._new_code()
+        # Opened (key unwrap, first chunk verified) while the transaction still holds the
+        # rows; the rest of the blob needs no database.
+        chunks = self.documents.plaintext(version)
+        copy = WatermarkCopy(code=code, user_id=recipient.id, version_id=version.id,
                              issued_at=self.clock(), request_id=request_id)
         stamp = Stamp(name=recipient.display_name, user_id=str(recipient.id),
                       issued_at=copy.issued_at, code=copy.code)
+        if release is not None:
+            release()
+        # Verified to the end before stamping: a tampered blob never reaches the stamper.
+        plaintext = b"".join(chunks)
         try:
             stamped = stamp_pdf_limited(plaintext, stamp)
         except SandboxError as error:

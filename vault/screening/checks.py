@@ -93,6 +93,10 @@ CATALOGUE: dict[str, Check] = {check.id: check for check in (
         unreadable=(FAIL, "{document} cannot be read ({reason}). Upload a valid PDF.",
                     "{document}: 읽을 수 없습니다({reason}). 올바른 PDF를 올려 주십시오.",
                     "unreadable: {reason}", "읽을 수 없음: {reason}"),
+        pending=(WARNING, "{document} is still being checked; the result appears here when it "
+                          "is ready.",
+                 "{document}: 아직 점검 중입니다. 결과가 나오면 여기에 표시됩니다.",
+                 "analysis pending", "분석 대기 중"),
     ),
     _check(
         "pdf.not_encrypted", "Not encrypted", "암호화 없음",

@@ -85,6 +85,8 @@ class VersionFacts:
     created_at: datetime
     #: The analysis of a PDF version (``None`` for other media types).
     pdf: PdfFacts | None = None
+    #: The PDF's analysis is queued or running (the pre-check shows it as pending).
+    pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,9 @@ def _document(kind: DocumentKind, partner: Partner | None, slot: str,
         finding("document.size", "within" if found.size_bytes <= kind.max_size_bytes else "over",
                 size=format_size(found.size_bytes), limit=format_size(kind.max_size_bytes)),
     ]
-    if found.media_type == PDF:
+    if found.media_type == PDF and found.pending and found.pdf is None:
+        findings.append(finding("pdf.readable", "pending"))
+    elif found.media_type == PDF:
         findings += _pdf(kind, found.pdf, finding)
     return findings
 

@@ -122,3 +122,22 @@ class PdfAnalysis(Base):
     analysed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: JSON of ``PdfFacts``: counts, flags and reasons, no document text.
     facts: Mapped[str] = mapped_column(Text)
+
+
+class PdfAnalysisClaim(Base):
+    """A worker's claim on analysing one PDF version under one set of rules.
+
+    Taken atomically (the primary key lets only one row exist; a stale claim is retaken by a
+    conditional UPDATE), so two workers never analyse the same version at once. Deleted in
+    the transaction that stores the facts; a worker killed mid-analysis leaves its claim to
+    go stale (``claimed_at`` older than the analysis limit allows) and be retaken.
+    """
+
+    __tablename__ = "pdf_analysis_claims"
+
+    version_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("document_versions.id", ondelete="RESTRICT"), primary_key=True)
+    rules_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Random per claim: only the claimant's own claim is released by its store.
+    token: Mapped[str] = mapped_column(String(32))

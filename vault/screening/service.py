@@ -2,9 +2,13 @@
 
 For every submission the service gathers the facts the checks look at (the newest version of
 each document, the partner list without names, the resource request and its problems) and the
-sandboxed analysis of each PDF version. Analyses are cached in ``pdf_analyses`` by version and
-by a digest of the kind's rules, so a second run, or the applicant's page, analyses only what is
-new.
+sandboxed analysis of each PDF version. Analyses are kept in ``pdf_analyses`` by version and
+by a digest of the kind's rules, failures by limit included (``vault.screening.analyses``), so a
+second run, or the applicant's page, analyses only what is new and never the same file twice.
+
+The applicant's pre-check never analyses in the request: with an :class:`AnalysisQueue` it
+queues what is missing, ends the request's transaction (``release``), waits a moment for quick
+files and shows the rest as pending ("pdf.readable: pending"); the page asks again later.
 
 An analysis decrypts the whole version into memory and only then parses it: the plaintext
 stream raises mid-way when a blob was tampered with, so the parser only ever sees verified
@@ -22,19 +26,22 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import secrets
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from vault.consortia.models import Consortium
 from vault.consortia.service import ConsortiumService
 from vault.crypto import FieldCipher
+from vault.db import unit_of_work
 from vault.documents.errors import ContentIntegrityError, DocumentShredded
 from vault.documents.models import DocumentVersion, Submission, SubmissionState
 from vault.documents.service import DocumentService
@@ -44,21 +51,29 @@ from vault.programmes.models import Programme
 from vault.resources.service import ResourceService
 from vault.sandbox import Limits
 from vault.screening import analysis, report
+from vault.screening.analyses import (
+    AnalysisJob,
+    AnalysisQueue,
+    cached,
+    claim,
+    is_kept,
+    stale_after,
+    store,
+)
 from vault.screening.analysis import PdfFacts, analyse_pdf
 from vault.screening.checks import Finding
 from vault.screening.evaluate import PDF, Partner, SubmissionFacts, VersionFacts, evaluate
-from vault.screening.models import PdfAnalysis, ScreeningFinding, ScreeningRun
+from vault.screening.models import ScreeningFinding, ScreeningRun
 from vault.screening.workflow import SubmissionWorkflow
 
 #: Changes whenever the analyser finds different facts in the same file: cached analyses made
 #: by an older analyser are then not used.
 ANALYSIS_VERSION = "2"  # 2: active content
 #: Submissions a run screens (submitted ones move into screening).
+#: How often a run looks whether another worker has finished a version it claimed.
+_CLAIM_POLL_SECONDS = 0.5
 SCREENED_STATES = (SubmissionState.SUBMITTED, SubmissionState.SCREENING,
                    SubmissionState.RESUBMITTED)
-#: Unreadable reasons that are facts of the file, and so may be cached. A timeout, a crash or a
-#: kill by the system can be the machine's load; those are tried again on the next run.
-_LASTING_REASONS = ("not a PDF", "damaged", "cpu limit exceeded", "memory limit exceeded")
 
 
 def rules_digest(rules: PdfRules) -> str:
@@ -92,7 +107,8 @@ class _Gathered:
     versions: dict[uuid.UUID, DocumentVersion]
 
     def facts(self, analyses: Mapping[tuple[uuid.UUID, str], PdfFacts]) -> SubmissionFacts:
-        documents = [dataclasses.replace(d, pdf=analyses.get((d.version_id, digest)))
+        documents = [dataclasses.replace(d, pdf=analyses.get((d.version_id, digest)),
+                                         pending=(d.version_id, digest) not in analyses)
                      if digest else d for d, digest in self.documents]
         return SubmissionFacts(
             state=self.submission.state, correction_deadline=self.submission.correction_deadline,
@@ -106,8 +122,16 @@ class ScreeningService:
     def __init__(self, session: Session, *, documents: DocumentService, cipher: FieldCipher,
                  clock: Callable[[], datetime],
                  definitions: Mapping[str, ProgrammeDefinition],
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, queue: AnalysisQueue | None = None,
+                 sessions: sessionmaker[Session] | None = None) -> None:
         self.session = session
+        #: Sessions for the short transactions of a run's claims and stores (the background
+        #: queue's protocol); without them a run stores its analyses in the caller's
+        #: transaction and takes no claims.
+        self.sessions = sessions
+        #: Where the pre-check queues analyses; without one it analyses in this thread (the
+        #: command line, the tests), in the caller's transaction.
+        self.queue = queue
         #: The sandbox's limits for one analysis (``analysis.ANALYSIS_LIMITS`` by default).
         self.limits = limits or analysis.ANALYSIS_LIMITS
         self.documents = documents
@@ -132,12 +156,39 @@ class ScreeningService:
                    Submission.state.in_(SCREENED_STATES))
             .order_by(Consortium.name, Submission.id)))
 
-    def precheck(self, submission: Submission) -> list[Finding]:
+    def precheck(self, submission: Submission, *, release: Callable[[], None] | None = None,
+                 wait: float = 0.0) -> list[Finding]:
         """The live checklist of the submission's current documents; nothing is stored but
-        new PDF analyses (the cache)."""
+        new PDF analyses.
+
+        With a queue, PDFs not analysed yet are queued; if there are any, ``release()`` is
+        called (the caller ends its transaction there) before waiting for them up to ``wait``
+        seconds after they were first queued; those still running are pending findings.
+        Without a queue they are analysed here.
+        """
         definition = self._definition(submission)
         gathered = self._gather(submission, definition)
-        analyses = self._analyses([gathered], definition, workers=1)
+        if self.queue is None:
+            analyses = self._analyses([gathered], definition, workers=1)
+            return evaluate(definition, gathered.facts(analyses))
+        kinds = {kind.id: kind for kind in definition.document_kinds}
+        wanted = {(d.version_id, digest): d for d, digest in gathered.documents if digest}
+        analyses = cached(self.session, wanted)
+        jobs = [AnalysisJob(version_id, kinds[d.kind].screening, digest)
+                for (version_id, digest), d in wanted.items()
+                if (version_id, digest) not in analyses]
+        if jobs:
+            if release is not None:
+                release()
+            futures = self.queue.request(jobs)
+            # Every view of a page shares the one wait: a long analysis is waited for once.
+            wait_for(futures, timeout=max(0.0, wait - self.queue.waited(jobs)))
+            for job, future in zip(jobs, futures, strict=True):
+                if future.done() and future.result() is not None:
+                    analyses[job.key] = future.result()  # type: ignore[assignment]
+            missing = [job.key for job in jobs if job.key not in analyses]
+            if missing:  # another worker may have finished them meanwhile
+                analyses.update(cached(self.session, missing))
         return evaluate(definition, gathered.facts(analyses))
 
     def run(self, programme: Programme, actor: Actor, *, workers: int = 1,
@@ -150,7 +201,9 @@ class ScreeningService:
         ``release()``, if given, is called once everything is read and before the analyses
         start: the caller commits there, so no transaction is held while the PDFs are analysed
         (on SQLite an open transaction holds the one write lock and would stall every other
-        request for the length of the run). Raises ``KeyError`` for a programme without a
+        request for the length of the run). A service with ``sessions`` claims each new PDF
+        and stores its facts in short transactions of their own, as the background queue
+        does, so it needs ``release``. Raises ``KeyError`` for a programme without a
         loaded definition; what ``SubmissionWorkflow.start_screening`` raises.
         """
         definition = self.definitions[programme.code]
@@ -272,12 +325,12 @@ class ScreeningService:
         if progress and ready:
             progress(ready)
 
-        lasting_facts: list[tuple[_Job, PdfFacts]] = []
+        kept_facts: list[tuple[_Job, PdfFacts]] = []
 
-        def finished(job: _Job, facts: PdfFacts, lasting: bool) -> None:
+        def finished(job: _Job, facts: PdfFacts) -> None:
             results[(job.version.id, job.digest)] = facts
-            if lasting:
-                lasting_facts.append((job, facts))
+            if is_kept(facts):
+                kept_facts.append((job, facts))
             for submission_id in job.waiting:
                 pending[submission_id] -= 1
                 if progress and pending[submission_id] == 0:
@@ -288,19 +341,72 @@ class ScreeningService:
             _ = job.version.document.submission.consortium.programme.code
         if release is not None:
             release()
-        self._run_jobs(list(jobs.values()), workers, finished)
-        for job, facts in lasting_facts:
-            self._store(job.version.id, job.digest, facts)
+        if self.sessions is None:
+            self._run_jobs(list(jobs.values()), workers, finished)
+            for job, facts in kept_facts:
+                store(self.session, _analysis_job(job), facts, now=self.clock())
+            return results
+        self._run_claimed(list(jobs.values()), workers, finished)
         return results
 
+    def _run_claimed(self, jobs: list[_Job], workers: int,
+                     finished: Callable[[_Job, PdfFacts], None]) -> None:
+        """Analyse the jobs as the background queue does: each claimed first (in a short
+        transaction of its own), its facts stored and the claim released as soon as it is
+        done; a job another worker holds is waited for (its facts read when stored), or taken
+        over when its claim is released without facts or goes stale."""
+        assert self.sessions is not None
+        tokens: dict[tuple[uuid.UUID, str], str] = {}
+        stale = stale_after(self.limits)
+
+        def take(job: _Job) -> PdfFacts | bool:
+            """The kept facts, or whether the caller now holds the claim."""
+            key, token = (job.version.id, job.digest), secrets.token_hex(16)
+            with unit_of_work(self.sessions) as side:  # type: ignore[arg-type]
+                kept = cached(side, [key]).get(key)
+                if kept is not None:
+                    return kept
+                if not claim(side, _analysis_job(job), token=token, now=self.clock(),
+                             stale=stale):
+                    return False
+            tokens[key] = token
+            return True
+
+        def done(job: _Job, facts: PdfFacts) -> None:
+            with unit_of_work(self.sessions) as side:  # type: ignore[arg-type]
+                store(side, _analysis_job(job), facts, now=self.clock(),
+                      token=tokens.pop((job.version.id, job.digest), None))
+            finished(job, facts)
+
+        mine, waiting = [], []
+        for job in jobs:
+            taken = take(job)
+            if isinstance(taken, PdfFacts):
+                finished(job, taken)
+            else:
+                (mine if taken else waiting).append(job)
+        self._run_jobs(mine, workers, done)
+        while waiting:
+            time.sleep(_CLAIM_POLL_SECONDS)
+            still = []
+            for job in waiting:
+                taken = take(job)
+                if isinstance(taken, PdfFacts):
+                    finished(job, taken)
+                elif taken:
+                    self._run_jobs([job], 1, done)
+                else:
+                    still.append(job)
+            waiting = still
+
     def _run_jobs(self, jobs: list[_Job], workers: int,
-                  finished: Callable[[_Job, PdfFacts, bool], None]) -> None:
+                  finished: Callable[[_Job, PdfFacts], None]) -> None:
         """Analyse the jobs with ``workers`` threads; ``finished`` runs in this thread."""
         if not jobs:
             return
         queue = iter(jobs)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="screening") as pool:
-            running: dict[Future[tuple[PdfFacts, bool]], _Job] = {}
+            running: dict[Future[PdfFacts], _Job] = {}
 
             def start_next() -> bool:
                 job = next(queue, None)
@@ -310,9 +416,9 @@ class ScreeningService:
                     # In this thread: the session's lazy loads and the key unwrap.
                     stream = self.documents.plaintext(job.version)
                 except ContentIntegrityError:
-                    finished(job, PdfFacts(unreadable="integrity check failed"), False)
+                    finished(job, PdfFacts(unreadable="integrity check failed"))
                 except DocumentShredded:
-                    finished(job, PdfFacts(unreadable="destroyed"), False)
+                    finished(job, PdfFacts(unreadable="destroyed"))
                 else:
                     running[pool.submit(_read_and_analyse, stream, job.rules, self.limits)] = job
                 return True
@@ -323,53 +429,26 @@ class ScreeningService:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     job = running.pop(future)
-                    facts, lasting = future.result()
-                    finished(job, facts, lasting)
+                    finished(job, future.result())
                 while len(running) < workers and start_next():
                     pass
 
     def _cached(self, wanted: Mapping[tuple[uuid.UUID, str], object]
                 ) -> dict[tuple[uuid.UUID, str], PdfFacts]:
-        """The cached analyses among ``wanted``; a cache row that does not parse is ignored."""
-        found: dict[tuple[uuid.UUID, str], PdfFacts] = {}
-        ids = list({version_id for version_id, _ in wanted})
-        for start in range(0, len(ids), 500):
-            rows = self.session.scalars(select(PdfAnalysis).where(
-                PdfAnalysis.version_id.in_(ids[start:start + 500])))
-            for row in rows:
-                if (row.version_id, row.rules_sha256) in wanted:
-                    try:
-                        found[(row.version_id, row.rules_sha256)] = PdfFacts.from_json(row.facts)
-                    except ValueError:
-                        continue  # analysed again, and the row replaced
-        return found
-
-    def _store(self, version_id: uuid.UUID, digest: str, facts: PdfFacts) -> None:
-        """Cache an analysis; a concurrent request that stored the same one first wins."""
-        row = self.session.get(PdfAnalysis, (version_id, digest))
-        if row is not None:
-            row.facts, row.analysed_at = facts.to_json(), self.clock()
-            self.session.flush()
-            return
-        try:
-            with self.session.begin_nested():
-                self.session.add(PdfAnalysis(version_id=version_id, rules_sha256=digest,
-                                             analysed_at=self.clock(), facts=facts.to_json()))
-        except IntegrityError:
-            pass  # the same facts, stored by someone else meanwhile
+        """The kept analyses among ``wanted``."""
+        return cached(self.session, wanted)
 
 
-def _read_and_analyse(stream: Iterator[bytes], rules: PdfRules,
-                      limits: Limits) -> tuple[PdfFacts, bool]:
-    """In a worker thread: the rest of the verified plaintext, then the sandboxed analysis.
+def _analysis_job(job: _Job) -> AnalysisJob:
+    return AnalysisJob(job.version.id, job.rules, job.digest)
 
-    Returns the facts and whether they are lasting facts of the file (worth caching).
-    """
+
+def _read_and_analyse(stream: Iterator[bytes], rules: PdfRules, limits: Limits) -> PdfFacts:
+    """In a worker thread: the rest of the verified plaintext, then the sandboxed analysis."""
     try:
         data = b"".join(stream)
     except ContentIntegrityError:
-        return PdfFacts(unreadable="integrity check failed"), False
+        return PdfFacts(unreadable="integrity check failed")
     facts = analyse_pdf(data, rules, limits=limits)
     del data
-    lasting = facts.unreadable is None or facts.unreadable.startswith(_LASTING_REASONS)
-    return facts, lasting
+    return facts

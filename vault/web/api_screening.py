@@ -21,7 +21,14 @@ from vault.web.api import bp
 from vault.web.context import actor, audit
 from vault.web.documents import load_submission
 from vault.web.i18n import current_locale
-from vault.web.screening import finding_row, open_until, screening_service, target, workflow
+from vault.web.screening import (
+    finding_row,
+    open_until,
+    precheck,
+    screening_service,
+    target,
+    workflow,
+)
 
 
 def _time(value: datetime | None) -> str | None:
@@ -43,13 +50,15 @@ def _receipt_json(receipt: SubmissionReceipt) -> dict[str, object]:
 
 @bp.get("/submissions/<uuid:submission_id>/checklist")
 def checklist(submission_id: uuid.UUID) -> Response:
-    """The live pre-check of the submission's current documents (nothing is stored)."""
+    """The live pre-check of the submission's current documents (nothing is stored but PDF
+    analyses); ``pending`` is true while some are still running: ask again."""
     submission = load_submission(submission_id, Action.SCREENING_VIEW)
-    findings = screening_service().precheck(submission)
+    findings = precheck(submission)
     until = open_until(submission)
+    rows = [finding_row(finding) for finding in findings]
     return jsonify(
         submission=str(submission.id), state=submission.state.value, locale=current_locale(),
-        open_until=_time(until), findings=[finding_row(finding) for finding in findings])
+        open_until=_time(until), findings=rows, pending=any(row["pending"] for row in rows))
 
 
 @bp.post("/submissions/<uuid:submission_id>/submit")

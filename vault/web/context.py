@@ -28,10 +28,18 @@ def runtime() -> Runtime:
     return current_app.extensions["vault"]
 
 
+#: Requests that change nothing but the audit log (and kept facts): their sessions read
+#: without SQLite's write lock and take it only at commit (see ``vault.db``).
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
 def db() -> Session:
-    """The request's database session, opened on first use."""
+    """The request's database session, opened on first use: deferred for safe requests."""
     if "db" not in g:
-        g.db = runtime().sessions()
+        sessions = runtime().read_sessions
+        if request.method not in SAFE_METHODS or sessions is None:
+            sessions = runtime().sessions
+        g.db = sessions()
     return g.db
 
 

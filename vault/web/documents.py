@@ -209,9 +209,15 @@ def send_version(document: Document, number: int | None, *, inline: bool = False
 
 def _send_stamped(service: DocumentService, version: DocumentVersion,
                   target: dict[str, object], *, inline: bool) -> Response:
+    """A stamped copy, in three steps so that no transaction is open while the sandbox stamps:
+    the access check and its audit events are committed first (``release``); the version is
+    read and stamped with no transaction open; the copy's record and the download event are
+    then committed before any byte is handed out (fail closed: a copy that cannot be
+    recorded is never released)."""
     copies = WatermarkCopies(db(), documents=service, clock=runtime().clock)
     try:
-        stamped, copy = copies.issue(version, user(), request_id=request_info().request_id)
+        stamped, copy = copies.issue(version, user(), request_id=request_info().request_id,
+                                     release=commit_so_far)
     except ContentIntegrityError as error:
         integrity_log.critical("integrity alarm: document version %s before stamping: %s",
                                version.id, error.detail)
@@ -222,6 +228,7 @@ def _send_stamped(service: DocumentService, version: DocumentVersion,
         audit_failure(Tag.DOCUMENT_WATERMARK_FAILED, target=target, reasons=(str(error),))
         raise
     audit(Tag.DOCUMENT_DOWNLOADED, target={**target, "watermark": copy.code})
+    commit_so_far()  # raises (nothing released) if the record of the copy cannot be written
     response = Response(stamped, mimetype=PDF)
     response.headers["Content-Disposition"] = content_disposition(
         version.original_filename, "inline" if inline else "attachment")

@@ -28,7 +28,7 @@ from vault.screening.errors import InvalidDecision, NotConfirmed, ScreeningError
 from vault.screening.models import SubmissionReceipt
 from vault.screening.service import ScreeningService
 from vault.screening.workflow import OUTCOMES, TRANSITIONS, SubmissionWorkflow
-from vault.web.context import actor, allowed, audit, authorize, db, runtime
+from vault.web.context import actor, allowed, audit, authorize, commit_so_far, db, runtime
 from vault.web.documents import load_submission
 from vault.web.forms import EmptyForm
 from vault.web.i18n import current_locale
@@ -68,9 +68,18 @@ def workflow() -> SubmissionWorkflow:
 
 
 def screening_service() -> ScreeningService:
-    """The screening service on the request's session."""
+    """The screening service on the request's session; PDFs are analysed by the process's
+    background queue, never in the request."""
     return ScreeningService(db(), documents=runtime().documents(db()), cipher=runtime().cipher,
-                            clock=runtime().clock, definitions=runtime().definitions)
+                            clock=runtime().clock, definitions=runtime().definitions,
+                            limits=runtime().analysis_limits, queue=runtime().analyses)
+
+
+def precheck(submission: Submission) -> list[Finding]:
+    """The live pre-check: new PDFs are queued, then the request's transaction ends and it
+    waits a moment (``VAULT_PRECHECK_WAIT_MS``) with none open; slower ones show as pending."""
+    return screening_service().precheck(submission, release=commit_so_far,
+                                        wait=runtime().settings.precheck_wait)
 
 
 def target(submission: Submission, **extra: object) -> dict[str, object]:
@@ -136,7 +145,7 @@ def checklist(submission: Submission) -> list[dict[str, object]] | None:
     """The live pre-check of the submission's current documents, in the reader's language;
     ``None`` when its documents were destroyed."""
     try:
-        findings = screening_service().precheck(submission)
+        findings = precheck(submission)
     except DocumentShredded:
         return None
     return [finding_row(finding) for finding in findings]
@@ -148,6 +157,7 @@ def finding_row(finding: Finding) -> dict[str, object]:
     locale = current_locale()
     return {"check": finding.check_id, "result": finding.result.value, "kind": finding.kind,
             "partner": finding.slot or None, "title": finding.title(locale),
+            "pending": finding.values.get("case") == "pending",
             "message": finding.message(locale), "evidence": finding.evidence(locale)}
 
 

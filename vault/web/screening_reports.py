@@ -45,7 +45,7 @@ from vault.web.forms import EmptyForm
 from vault.web.i18n import current_locale
 from vault.web.i18n import gettext as _
 from vault.web.nda import load_programme
-from vault.web.screening import bp
+from vault.web.screening import bp, precheck
 
 #: Values of the overview's ``result`` filter.
 RESULTS = ("fail", "warning", "pass")
@@ -96,7 +96,8 @@ class Group:
 def service() -> ScreeningService:
     """The screening service on the request's session."""
     return ScreeningService(db(), documents=runtime().documents(db()), cipher=runtime().cipher,
-                            clock=runtime().clock, definitions=runtime().definitions)
+                            clock=runtime().clock, definitions=runtime().definitions,
+                            limits=runtime().analysis_limits, sessions=runtime().sessions)
 
 
 def workflow() -> SubmissionWorkflow:
@@ -197,7 +198,7 @@ def submission_report(submission_id: uuid.UUID) -> str:
     shredded = False
     if screened is None:
         try:
-            findings = screening.precheck(submission)
+            findings = precheck(submission)
         except DocumentShredded:
             findings, shredded = [], True
     flow = workflow()
