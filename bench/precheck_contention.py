@@ -62,6 +62,22 @@ sys.path.insert(0, str(ROOT))
 
 from tests.test_precheck_contention import many_pages  # noqa: E402 - after the path
 
+#: Run in the vault under test: print a one-day token of ``sys.argv[1]`` marked as created in
+#: a session that passed a second factor.
+VERIFIED_TOKEN = """
+import sys
+from vault.db import unit_of_work
+from vault.runtime import Runtime
+from vault.settings import Settings
+runtime = Runtime.build(Settings.from_env())
+with unit_of_work(runtime.sessions) as session:
+    identity = runtime.identity(session)
+    token, _ = identity.create_token(identity.find_by_email(sys.argv[1]), "bench", 1,
+                                     mfa_verified=True)
+print(token)
+runtime.engine.dispose()
+"""
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -128,6 +144,13 @@ class Vault:
         """A fresh API token of the user."""
         return self.vault("token", "create", "--email", email, "--name", "bench").split()[0]
 
+    def verified_token(self, email: str) -> str:
+        """A token as the account page makes it after a sign-in with a second factor: an
+        officer's token from ``vault token create`` has none, and cannot read documents."""
+        return subprocess.run(  # noqa: S603 - this script, with arguments it built itself
+            [sys.executable, "-c", VERIFIED_TOKEN, email], env=self.env, cwd=self.root,
+            capture_output=True, text=True, timeout=300, check=True).stdout.strip()
+
     def stop(self) -> None:
         """Stop the server."""
         self.server.terminate()
@@ -190,7 +213,7 @@ def main() -> None:
         vault = Vault(options.root.resolve(), directory, options.database_url,
                       options.analysis_seconds)
         applicant = vault.token("applicant01@demo.example")
-        officer = vault.token("officer@demo.example")
+        officer = vault.verified_token("officer@demo.example")
         others = [vault.token(f"applicant{n:02d}@demo.example") for n in range(2, 10)]
         _, data, _ = call(vault.base, "/api/v1/submissions", applicant)
         submission = json.loads(data)["submissions"][0]["id"]

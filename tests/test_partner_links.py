@@ -261,7 +261,7 @@ def test_the_demo_has_partners_that_are_registered_employers(demo, runtime):
     assert sum(1 for name, _c, _n in partners if name in registered) >= 9
 
 
-# -- migration 0012 converts what is there --------------------------------------------------
+# -- migration 0011 converts what is there --------------------------------------------------
 
 
 def test_migration_seals_existing_links_and_downgrade_opens_them(database_url, settings):

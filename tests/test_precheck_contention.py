@@ -112,7 +112,7 @@ def test_a_worst_case_pdf_viewed_and_read_does_not_stall_eight_other_users(limit
                  "Content-Disposition": "attachment; filename=appendix.pdf"})
     assert status == 201, data
     content_url = json.loads(data)["content_url"]
-    officer = _token(limited, "officer@demo.example")
+    officer = limited.verified_token("officer@demo.example")
     others = [_token(limited, f"applicant{number:02d}@demo.example") for number in range(2, 10)]
 
     stop = threading.Event()

@@ -25,6 +25,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PG_URL, database_copy
+from vault.db import unit_of_work
+from vault.runtime import Runtime
+from vault.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -85,6 +88,20 @@ class Served:
         result = subprocess.run([str(BIN / "vault"), *args], env=self.env, cwd=ROOT,
                                 capture_output=True, text=True, timeout=60, check=True)
         return result.stdout
+
+    def verified_token(self, email: str) -> str:
+        """A token of ``email`` as the account page makes it after a sign-in that passed a
+        second factor (``vault token create`` makes tokens without one: an officer's cannot
+        read documents)."""
+        runtime = Runtime.build(Settings.from_env(self.env))
+        try:
+            with unit_of_work(runtime.sessions) as session:
+                identity = runtime.identity(session)
+                token, _ = identity.create_token(identity.find_by_email(email), "test", 1,
+                                                 mfa_verified=True)
+        finally:
+            runtime.close()
+        return token
 
     def workers(self) -> list[int]:
         """The gunicorn worker processes (children of the master)."""

@@ -9,8 +9,8 @@ id); a conflict also gets ``link_digest``, HMAC(link key, person, consortium), f
 Existing rows are converted, so the migration needs the field key: ``vault init`` and ``vault db
 upgrade|downgrade`` pass it; on an empty database it is not needed.
 
-Revision ID: 0012
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-08 02:00:00
 """
 
@@ -22,8 +22,8 @@ from alembic import context, op
 
 from vault.crypto import FieldCipher
 
-revision: str = '0012'
-down_revision: str | None = '0009'
+revision: str = '0011'
+down_revision: str | None = '0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -48,7 +48,7 @@ def _cipher(rows: int) -> FieldCipher | None:
     if key:
         return FieldCipher(key)
     if rows:
-        raise RuntimeError("migration 0012 seals existing rows and needs VAULT_FIELD_KEY: "
+        raise RuntimeError("migration 0011 seals existing rows and needs VAULT_FIELD_KEY: "
                            "run it with `vault db upgrade` (or `vault init`)")
     return None
 
