@@ -175,3 +175,72 @@ def test_readers_receive_a_copy_without_the_applicants_active_content(app, runti
     # The consortium still has its file exactly as uploaded.
     sign_in(owner, team.applicant, clock)
     assert owner.get(f"/api/v1/documents/{document_id}/content").data == original
+
+
+@pytest.mark.parametrize("failure", ["limit", "unreadable"])
+def test_a_version_refused_by_the_stamper_is_refused_at_once_after(
+        app, runtime, make_team, make_user, clock, monkeypatch, failure):
+    """A version whose stamping hit a limit (or that the stamper cannot read) is kept as
+    refused: later readers are told at once instead of waiting up to the limit again."""
+    from vault.documents import copies
+    from vault.documents.models import WatermarkRefusal
+    from vault.sandbox import SandboxError
+
+    calls = []
+    real = copies.stamp_pdf_limited
+
+    def stamper(data, stamp, **kwargs):
+        calls.append(stamp.code)
+        if failure == "limit":
+            raise SandboxError("timed out after 30 s")  # as the sandbox reports its limit
+        return real(data, stamp, **kwargs)
+
+    monkeypatch.setattr(copies, "stamp_pdf_limited", stamper)
+    team = make_team("Team Slow")
+    owner = app.test_client()
+    sign_in(owner, team.applicant, clock)
+    body = text_pdf(2) if failure == "limit" else b"%PDF-1.7\nnot really a pdf\n%%EOF\n"
+    document_id = _upload(owner, team, body)
+    reviewer = ready_reviewer(runtime, make_user, clock, team)
+    client = app.test_client()
+    sign_in(client, reviewer, clock)
+
+    answers = [client.get(f"/api/v1/documents/{document_id}/content") for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [422, 422, 422]
+    assert {a.json["error"] for a in answers} == {"not_watermarkable"}
+    assert len(calls) == 1  # stamped once; the refusal was kept
+    assert answers[0].json["message"] == answers[2].json["message"]
+    assert len(_events(runtime, "document:version:watermark-failed")) == 3
+    assert not _events(runtime, "document:version:downloaded")
+    with unit_of_work(runtime.sessions) as session:
+        [refusal] = session.scalars(select(WatermarkRefusal)).all()
+        assert refusal.reason
+
+
+def test_a_passing_failure_of_the_stamper_is_tried_again(
+        app, runtime, make_team, make_user, clock, monkeypatch):
+    """A crash of the sandbox is a fact of the moment, not of the file: the next read tries."""
+    from vault.documents import copies
+    from vault.sandbox import SandboxError
+
+    outcomes = [SandboxError("crashed (signal 11)"), None]
+    real = copies.stamp_pdf_limited
+
+    def stamper(data, stamp, **kwargs):
+        outcome = outcomes.pop(0)
+        if outcome is not None:
+            raise outcome
+        return real(data, stamp, **kwargs)
+
+    monkeypatch.setattr(copies, "stamp_pdf_limited", stamper)
+    team = make_team("Team Flaky")
+    owner = app.test_client()
+    sign_in(owner, team.applicant, clock)
+    document_id = _upload(owner, team, text_pdf(1))
+    reviewer = ready_reviewer(runtime, make_user, clock, team)
+    client = app.test_client()
+    sign_in(client, reviewer, clock)
+
+    assert client.get(f"/api/v1/documents/{document_id}/content").status_code == 422
+    assert client.get(f"/api/v1/documents/{document_id}/content").status_code == 200

@@ -9,13 +9,19 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vault import crypto
 from vault.documents.errors import DocumentError
-from vault.documents.models import DocumentVersion, WatermarkCopy
+from vault.documents.models import DocumentVersion, WatermarkCopy, WatermarkRefusal
 from vault.documents.service import DocumentService
-from vault.documents.watermark import Stamp, stamp_pdf_limited
+from vault.documents.watermark import (
+    STAMPER_VERSION,
+    Stamp,
+    WatermarkError,
+    stamp_pdf_limited,
+)
 from vault.identity.models import User
 from vault.sandbox import SandboxError
 
@@ -23,12 +29,30 @@ from vault.sandbox import SandboxError
 PDF = "application/pdf"
 
 
+#: Sandbox failures that are facts of the file (it needs more than the limit, and always will):
+#: kept as the version's refusal. The others (a crash, a kill, no network isolation) are of the
+#: moment, and the next reader tries again.
+_KEPT_SANDBOX_FAILURES = ("timed out", "cpu limit", "memory limit")
+_UNREADABLE = "This PDF could not be prepared for reading (unreadable: {reason})."
+
+
 class NotWatermarkable(DocumentError):
-    """The PDF could not be stamped (the stamping process failed or hit a limit); an
-    unstamped copy is never released instead."""
+    """The PDF could not be stamped (the stamping process failed or hit a limit, or the file is
+    not a PDF the stamper can read); an unstamped copy is never released instead.
+
+    ``keep``: the reason to keep as the version's refusal when the failure is of the file
+    itself (``None`` for a failure of the moment, or one already kept).
+    """
 
     status = 422
     code = "not_watermarkable"
+    keep: str | None = None
+
+
+def _refused(reason: str, *, keep: bool) -> NotWatermarkable:
+    error = NotWatermarkable(_UNREADABLE, reason=reason)
+    error.keep = reason if keep else None
+    return error
 
 
 def normalise_code(text: str) -> str:
@@ -53,13 +77,17 @@ class WatermarkCopies:
               release: Callable[[], None] | None = None) -> tuple[bytes, WatermarkCopy]:
         """The version's plaintext, verified in full, stamped for ``recipient``, and the record
         of the copy (flushed). Raises ``ContentIntegrityError``, ``DocumentShredded``,
-        ``WatermarkError`` (not a readable PDF) or ``NotWatermarkable``.
+        ``NotWatermarkable`` (not a PDF the stamper can read, or the stamper failed; its
+        ``keep`` says whether to keep it as the version's refusal, see ``keep_refusal``).
 
         ``release()``, if given, is called once the version is opened and before its bytes
         are read and stamped (seconds for a large file): the caller ends its transaction
         there, so that none is open while the sandbox works. The copy is recorded afterwards,
         in the session's next transaction; the caller commits it before it hands out a byte.
         """
+        refusal = self.session.get(WatermarkRefusal, version.id)
+        if refusal is not None and refusal.stamper == STAMPER_VERSION:
+            raise _refused(refusal.reason, keep=False)
         code = self._new_code()
         # Opened (key unwrap, first chunk verified) while the transaction still holds the
         # rows; the rest of the blob needs no database.
@@ -75,12 +103,33 @@ class WatermarkCopies:
         try:
             stamped = stamp_pdf_limited(plaintext, stamp)
         except SandboxError as error:
-            raise NotWatermarkable(
-                "This PDF could not be prepared for reading (unreadable: {reason}).",
-                reason=error.reason) from None
+            raise _refused(error.reason, keep=error.reason.startswith(
+                _KEPT_SANDBOX_FAILURES)) from None
+        except WatermarkError as error:
+            # Raised by the stamper on the file's own structure: it will raise it again.
+            raise _refused(str(error), keep=True) from None
         self.session.add(copy)
         self.session.flush()
         return stamped, copy
+
+    def keep_refusal(self, version: DocumentVersion, error: NotWatermarkable) -> bool:
+        """Keep ``error`` as the version's refusal if it is of the file (``error.keep``), so the
+        next reader is told at once; whether a row was written (flushed). Two readers refused
+        at the same moment write one row."""
+        if error.keep is None:
+            return False
+        try:
+            with self.session.begin_nested():
+                refusal = self.session.get(WatermarkRefusal, version.id)
+                if refusal is None:
+                    refusal = WatermarkRefusal(version_id=version.id)
+                    self.session.add(refusal)
+                refusal.stamper = STAMPER_VERSION
+                refusal.reason = error.keep[:300]
+                refusal.refused_at = self.clock()
+        except IntegrityError:
+            return False  # another reader's refusal of the same version was kept first
+        return True
 
     def find(self, code: str) -> WatermarkCopy | None:
         """The copy with this code, if any (typed codes are normalised first)."""

@@ -163,6 +163,24 @@ class WatermarkCopy(Base):
     user: Mapped[User] = relationship(lazy="joined")
 
 
+class WatermarkRefusal(Base):
+    """A version the stamper refused for a reason of the file itself: it needs more than a
+    limit (time, CPU, memory), or the stamper cannot read it. Kept so that the next reader is
+    told at once instead of tying up a server thread for the whole limit again; a refusal made
+    by an older stamper (``stamper``) is tried again."""
+
+    __tablename__ = "watermark_refusals"
+
+    version_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("document_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: ``vault.documents.watermark.STAMPER_VERSION`` of the stamper that refused it.
+    stamper: Mapped[str] = mapped_column(String(16))
+    #: Why, as the stamper said it ("timed out after 30 s", "The PDF has no pages.").
+    reason: Mapped[str] = mapped_column(String(300))
+    refused_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class UploadState(StrEnum):
     """Where a resumable upload session is."""
 

@@ -48,6 +48,9 @@ from vault.documents.disarm import disarm
 from vault.errors import DomainError
 from vault.sandbox import Limits, run_limited
 
+#: Changes whenever the stamper may now accept a file an earlier one refused (a refusal kept
+#: by an older stamper is tried again): 2 = rebuilt without active content, fonts embedded.
+STAMPER_VERSION = "2"
 #: Font sizes of the two stamp lines in the form's own units (the page matrix scales them).
 _SIZES = (20.0, 14.0)
 #: Baseline-to-baseline distance between the lines, in form units.

@@ -43,7 +43,6 @@ from vault.documents.errors import (
 from vault.documents.models import Document, DocumentVersion, Submission
 from vault.documents.service import DocumentService, Listed
 from vault.documents.submissions import SubmissionService
-from vault.documents.watermark import WatermarkError
 from vault.organizations.models import OrganizationKind
 from vault.policy.actions import Action
 from vault.programmes.definition import DocumentKind, ProgrammeDefinition
@@ -224,8 +223,10 @@ def _send_stamped(service: DocumentService, version: DocumentVersion,
         audit_failure(Tag.DOCUMENT_INTEGRITY_FAILED, target=target,
                       reasons=(f"before stamping: {error.detail}",))
         raise
-    except (WatermarkError, NotWatermarkable) as error:
+    except NotWatermarkable as error:
         audit_failure(Tag.DOCUMENT_WATERMARK_FAILED, target=target, reasons=(str(error),))
+        if copies.keep_refusal(version, error):
+            commit_so_far()  # the next reader is told at once, not after the limit again
         raise
     audit(Tag.DOCUMENT_DOWNLOADED, target={**target, "watermark": copy.code})
     commit_so_far()  # raises (nothing released) if the record of the copy cannot be written
