@@ -42,7 +42,7 @@ pages, with no transaction open) in the same two-thread worker.
 from __future__ import annotations
 
 import argparse
-import http.client
+import functools
 import json
 import os
 import shutil
@@ -60,7 +60,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
-from tests.test_precheck_contention import many_pages  # noqa: E402 - after the path
+from tests.test_precheck_contention import call as one_call  # noqa: E402 - after the path
+from tests.test_precheck_contention import many_pages  # noqa: E402
 
 #: Run in the vault under test: print a one-day token of ``sys.argv[1]`` marked as created in
 #: a session that passed a second factor.
@@ -85,24 +86,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def call(base: str, path: str, token: str | None = None, *, method: str = "GET",
-         body: bytes | None = None, headers: dict[str, str] | None = None
-         ) -> tuple[int, bytes, float]:
-    """One request on a fresh connection: status, body, seconds (599 when there was no answer)."""
-    started = time.monotonic()
-    connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=120)
-    sent = {"Accept-Language": "en", **(headers or {})}
-    if token:
-        sent["Authorization"] = f"Bearer {token}"
-    try:
-        connection.request(method, path, body=body, headers=sent)
-        response = connection.getresponse()
-        status, data = response.status, response.read()
-    except OSError:
-        status, data = 599, b""
-    finally:
-        connection.close()
-    return status, data, time.monotonic() - started
+#: One request on a fresh connection (the test's), with a longer patience for loaded runs.
+call = functools.partial(one_call, timeout=120)
 
 
 class Vault:

@@ -65,11 +65,11 @@ def many_pages(count: int) -> bytes:
 
 
 def call(base: str, path: str, token: str | None = None, *, method: str = "GET",
-         body: bytes | None = None, headers: dict[str, str] | None = None
-         ) -> tuple[int, bytes, float]:
+         body: bytes | None = None, headers: dict[str, str] | None = None,
+         timeout: float = 60) -> tuple[int, bytes, float]:
     """One request on a fresh connection: status, body and seconds taken (599 if it failed)."""
     started = time.monotonic()
-    connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=60)
+    connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=timeout)
     sent = {"Accept-Language": "en", **(headers or {})}
     if token:
         sent["Authorization"] = f"Bearer {token}"
