@@ -1,7 +1,7 @@
 """Screening the whole demo programme end to end, against the same analyses without the sandbox.
 
-Builds the demo programme as ``vault init --demo`` does (``vault.demo.create_demo`` and
-``vault.demo_submissions.populate_submissions``) in a temporary data directory with SQLite and
+Builds the demo programme as ``vault init --demo`` does (``vault.demo.world.create_demo`` and
+``vault.demo.submissions.populate_submissions``) in a temporary data directory with SQLite and
 the file blob store, but with full-size files and none of the demo's planted problems: every
 document uploaded through the encrypted store as each consortium's applicant (a 24- to 38-page
 proposal with its headings, a budget plan, the company registration, for most a data
@@ -83,8 +83,8 @@ def runtime_in(directory: Path) -> Runtime:
 def build(directory: Path) -> dict[str, object]:
     """Create the vault, the demo programme and every submission; returns what was made."""
     from vault.consortia.service import ConsortiumService
-    from vault.demo import create_demo
-    from vault.demo_submissions import populate_submissions
+    from vault.demo.submissions import populate_submissions
+    from vault.demo.world import create_demo
 
     runtime = runtime_in(directory)
     directory.mkdir(mode=0o700, exist_ok=True)

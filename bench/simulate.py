@@ -30,12 +30,12 @@ from pathlib import Path
 from vault.audit.service import RequestInfo
 from vault.consortia.service import ConsortiumService
 from vault.db import unit_of_work
-from vault.demo import create_demo
-from vault.demo_submissions import populate_submissions
+from vault.demo.submissions import populate_submissions
+from vault.demo.world import create_demo
 from vault.evaluation.ranking import Candidate, Sheet, rank_stage
 from vault.programmes.definition import ProgrammeDefinition, Stage, load_definition
 from vault.programmes.service import ProgrammeService
-from vault.simulate import Options, Rehearsal, RehearsalClock, rehearse, scratch_runtime
+from vault.rehearsal.run import Options, Rehearsal, RehearsalClock, rehearse, scratch_runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFINITION = ROOT / "policies" / "programmes" / "sovereign-ai-2025.toml"

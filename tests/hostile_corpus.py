@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pypdf import PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, StreamObject
 
-from vault.demo_documents import assemble
+from vault.demo.documents import assemble
 
 PAGES = 3
 #: Object numbers: 1 catalog, 2 page tree, 3 font, 4 a form XObject, 10+i page i, 20+i its

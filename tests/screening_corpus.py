@@ -4,7 +4,7 @@ garbage, decompression bombs, looping object graphs, PNG and HTML named ``.pdf``
 Every generator returns the file's bytes and, except :func:`encrypted_pdf` (whose encryption
 draws random salts), the same bytes on every call. Each is broken in one known way. The valid,
 proposal-like PDFs (:func:`text_pdf`) and the object-by-object writer (:func:`assemble`) are the
-demo's own, in ``vault.demo_documents``.
+demo's own, in ``vault.demo.documents``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import zlib
 
 from pypdf import PdfReader, PdfWriter
 
-from vault.demo_documents import assemble, text_pdf
+from vault.demo.documents import assemble, text_pdf
 
 __all__ = ["assemble", "bomb_pdf", "corrupt_pdf", "encrypted_pdf", "field_loop_pdf",
            "garbage_pdf", "html_as_pdf", "loop_pdf", "png_as_pdf", "text_pdf"]

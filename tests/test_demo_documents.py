@@ -14,9 +14,9 @@ from vault.cli import cli
 from vault.consortia.models import Consortium, ConsortiumContact
 from vault.consortia.service import ConsortiumService
 from vault.db import unit_of_work
-from vault.demo import CONSORTIA
-from vault.demo_documents import OVER_LIMIT_PAGES, Flaw, consortium_documents
-from vault.demo_submissions import DEMO_SCALE, FLAWS, resource_request
+from vault.demo.documents import OVER_LIMIT_PAGES, Flaw, consortium_documents
+from vault.demo.submissions import DEMO_SCALE, FLAWS, resource_request
+from vault.demo.world import CONSORTIA
 from vault.documents.models import Document, DocumentVersion, Submission, SubmissionState
 from vault.policy.actions import Actor
 from vault.programmes.service import ProgrammeService

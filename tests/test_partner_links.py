@@ -33,7 +33,7 @@ from vault.consortia.models import ConsortiumContact
 from vault.consortia.service import ConsortiumService
 from vault.crypto import FieldCipher
 from vault.db import Base, make_engine, unit_of_work
-from vault.demo import DOMAIN
+from vault.demo.world import DOMAIN
 from vault.documents.models import Submission
 from vault.grants.service import GrantService
 from vault.identity.models import Role, User

@@ -16,7 +16,7 @@ from vault.cli import cli
 from vault.cli_simulate import to_json, to_text
 from vault.db import unit_of_work
 from vault.programmes.definition import load_definition
-from vault.simulate import Options, rehearse
+from vault.rehearsal.run import Options, rehearse
 
 SHIPPED = Path(__file__).resolve().parent.parent / "policies" / "programmes"
 

@@ -24,8 +24,8 @@ from vault.audit.service import RequestInfo, Tag
 from vault.conflicts.service import ConflictService
 from vault.consortia.service import ConsortiumService
 from vault.db import unit_of_work
-from vault.demo import create_demo, demo_exists, format_credentials
-from vault.demo_submissions import populate_submissions
+from vault.demo.submissions import populate_submissions
+from vault.demo.world import create_demo, demo_exists, format_credentials
 from vault.identity.errors import IdentityError, UnknownUser
 from vault.identity.models import ApiToken, Role
 from vault.keys import KeyProviderError

@@ -1,7 +1,7 @@
 """``vault demo simulate``: rehearse a programme's whole evaluation in a scratch copy.
 
 The command never opens the operator's vault: it needs no settings, builds a temporary one
-(see ``vault.simulate``), prints what happened and removes it. Standard output is the same
+(see ``vault.rehearsal``), prints what happened and removes it. Standard output is the same
 byte for byte for the same seed and definition; the phases are reported on standard error.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from vault.programmes.definition import DefinitionError, load_definition
-from vault.simulate import Options, Rehearsal, RehearsalStopped, rehearse
+from vault.rehearsal.run import Options, Rehearsal, RehearsalStopped, rehearse
 
 #: Width of the team column of the text output.
 TEAM_WIDTH = 34

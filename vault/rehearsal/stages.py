@@ -6,7 +6,7 @@ Every step goes through the same services and the same access decisions as the w
 components (``stage:import``), disqualifies (``stage:disqualify``), enters a majority stage's
 candidate (``stage:enter-candidate``), and closes, confirms and publishes (``stage:close``,
 ``stage:confirm``, ``stage:publish``); each reviewer writes their sheet after
-``score-sheet:write`` (see ``vault.simulate._Run.score``).
+``score-sheet:write`` (see ``vault.rehearsal.run._Run.score``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from vault import simulate_scores
 from vault.assignments.service import AssignmentService
 from vault.audit.service import RequestInfo
 from vault.evaluation.errors import CutTieUnresolved
@@ -28,11 +27,12 @@ from vault.evaluation.stages import Ranking, StageRounds
 from vault.identity.models import User
 from vault.policy.actions import Action
 from vault.programmes.definition import Stage
+from vault.rehearsal import scores as rehearsal_scores
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from vault.simulate import _Run
+    from vault.rehearsal.run import _Run
 
 #: Every audit event of the rehearsal says where it came from.
 REQUEST = RequestInfo(client="rehearsal")
@@ -77,8 +77,8 @@ class StageRunner:
         self.run = run
         teams = self._team_names()
         # Not for secrets: made-up team strengths and reviewer habits, from the seed.
-        self.strength = simulate_scores.strengths(run.rng, teams)
-        self.bias = simulate_scores.biases(run.rng, run.reviewer_names)
+        self.strength = rehearsal_scores.strengths(run.rng, teams)
+        self.bias = rehearsal_scores.biases(run.rng, run.reviewer_names)
         self.disqualify_rng = random.Random(f"{run.options.seed}:disqualify")  # noqa: S311
         self.disqualified_once = not run.options.disqualify
         #: Teams still in the running after the last published stage.
@@ -110,7 +110,7 @@ class StageRunner:
             return StageReport(stage.id, title, decision, (), None,
                                note="no submission in this stage")
         self._assign(stage)
-        forms = simulate_scores.forms(run.rng, self.strength, teams)
+        forms = rehearsal_scores.forms(run.rng, self.strength, teams)
         run.score(stage, forms, self.bias)
         self._import(stage, forms)
         self._disqualify(stage, teams)
@@ -133,13 +133,13 @@ class StageRunner:
         for component in stage.components:
             if component.source != "import":
                 continue
-            values = simulate_scores.imported_values(run.rng, component, forms)
+            values = rehearsal_scores.imported_values(run.rng, component, forms)
             with run.work() as session:
                 programme = run.programme(session)
                 run.authorize(session, run.officer, Action.STAGE_IMPORT, programme)
                 submissions = run.teams(session, stage.id)
                 names = {s.id: s.consortium.name for s in submissions}
-                data = simulate_scores.import_csv(
+                data = rehearsal_scores.import_csv(
                     {s.id: values[s.consortium.name] for s in submissions}, names)
                 ComponentImports(session, cipher=rt.cipher, clock=rt.clock,
                                  definitions=rt.definitions, audit=rt.audit(session),

@@ -2,7 +2,7 @@
 small document of each required kind that meets the definition's screening rules, saves its
 resource request and submits, as its lead contact, each step audited as the web records it.
 
-Not the demo's own files (``vault.demo_submissions``): those are realistic in size and length
+Not the demo's own files (``vault.demo.submissions``): those are realistic in size and length
 (151 PDFs of up to 38 pages, with planted flaws) and screening them takes most of a minute. A
 rehearsal checks the evaluation, so its documents are the smallest the rules accept (the
 minimum page count, the required headings, the page size, a signed signature field where one
@@ -19,9 +19,9 @@ from vault.audit.service import AuditLog, RequestInfo, Tag
 from vault.consortia.models import Consortium, ConsortiumContact
 from vault.consortia.service import ConsortiumService
 from vault.crypto import FieldCipher
-from vault.demo import CONSORTIA
-from vault.demo_documents import text_pdf
-from vault.demo_submissions import resource_request
+from vault.demo.documents import text_pdf
+from vault.demo.submissions import resource_request
+from vault.demo.world import CONSORTIA
 from vault.documents.models import Submission
 from vault.documents.service import DocumentService
 from vault.identity.models import Role

@@ -12,7 +12,7 @@ Everything happens in a temporary data directory with its own SQLite database, k
 and secrets, removed afterwards: the operator's vault is never read nor written (the rehearsal
 does not even read the ``VAULT_*`` environment). Time is a simulated clock moved into each
 window. The same seed gives the same rehearsal byte for byte: scores come from
-``random.Random(seed)`` (see ``vault.simulate_scores``), the clock advances by one millisecond
+``random.Random(seed)`` (see ``vault.rehearsal.scores``), the clock advances by one millisecond
 per reading, and ids are drawn from the seed too (:func:`_seeded_ids`), so even each confirmed
 round's SHA-256, which covers submission ids and times, repeats.
 """
@@ -34,13 +34,13 @@ import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault import crypto, migrate, simulate_scores
+from vault import crypto, migrate
 from vault.audit.service import Tag
 from vault.conflicts.service import ConflictService
 from vault.consortia.models import Consortium
 from vault.consortia.service import ConsortiumService
 from vault.db import unit_of_work
-from vault.demo import DOMAIN, create_demo
+from vault.demo.world import DOMAIN, create_demo
 from vault.documents.models import Submission, SubmissionState
 from vault.evaluation.sheet_values import takes_vote
 from vault.evaluation.sheets import ScoreSheets
@@ -50,12 +50,13 @@ from vault.policy.actions import Action, Actor
 from vault.programmes.definition import ProgrammeDefinition, Stage
 from vault.programmes.models import Programme
 from vault.programmes.service import ProgrammeService
+from vault.rehearsal import scores as rehearsal_scores
+from vault.rehearsal.applications import submit_applications
+from vault.rehearsal.stages import REQUEST, RehearsalStopped, Row, StageReport, StageRunner
 from vault.runtime import Runtime
 from vault.screening.service import ScreeningService
 from vault.screening.workflow import SubmissionWorkflow
 from vault.settings import Settings
-from vault.simulate_apply import submit_applications
-from vault.simulate_stages import REQUEST, RehearsalStopped, Row, StageReport, StageRunner
 
 __all__ = ["Options", "Rehearsal", "RehearsalStopped", "Row", "StageReport", "rehearse"]
 
@@ -323,9 +324,9 @@ class _Run:
                 for submission in self.teams(session, stage.id):
                     team = submission.consortium.name
                     self.authorize(session, actor, Action.SCORE_SHEET_WRITE, submission)
-                    scores = simulate_scores.sheet_scores(self.rng, stage, forms[team],
+                    scores = rehearsal_scores.sheet_scores(self.rng, stage, forms[team],
                                                           biases[name])
-                    vote = (simulate_scores.vote(self.rng, forms[team], biases[name])
+                    vote = (rehearsal_scores.vote(self.rng, forms[team], biases[name])
                             if takes_vote(stage) else None)
                     sheet = sheets.save(submission, stage.id, actor, scores, {}, vote=vote)
                     sheets.submit(sheet, actor)

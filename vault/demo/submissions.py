@@ -41,8 +41,8 @@ from vault.audit.service import AuditLog, RequestInfo, Tag
 from vault.consortia.models import Consortium, ConsortiumContact
 from vault.consortia.service import ConsortiumService
 from vault.crypto import FieldCipher
-from vault.demo import CONSORTIA
-from vault.demo_documents import Flaw, consortium_documents
+from vault.demo.documents import Flaw, consortium_documents
+from vault.demo.world import CONSORTIA
 from vault.documents.models import Submission
 from vault.documents.service import DocumentService
 from vault.identity.models import Role
@@ -52,7 +52,7 @@ from vault.programmes.models import Programme
 from vault.resources.service import ResourceService, ResourceValues
 from vault.screening.workflow import SubmissionWorkflow
 
-#: The deliberate problems, by index in ``vault.demo.CONSORTIA`` (see the module docstring).
+#: The deliberate problems, by index in ``vault.demo.world.CONSORTIA`` (see the module docstring).
 FLAWS: Mapping[int, Flaw] = {
     0: Flaw.IN_PROGRESS,
     3: Flaw.OVER_PAGE_LIMIT,
