@@ -310,7 +310,7 @@ def token_create(email: str, name: str, days: int | None) -> None:
             identity = _runtime().identity(session)
             account = identity.find_by_email(email)
             if account is None:
-                raise UnknownUser(f"No account has e-mail {email}.")
+                raise UnknownUser("No account has e-mail {email}.", email=email)
             token, row = identity.create_token(account, name, days)
             role = account.role
             _audit(session, Tag.TOKEN_CREATED, {"account": account.id, "token": row.prefix,

@@ -109,12 +109,13 @@ def resolve_media_type(declared: str | None, head: bytes, kind: DocumentKind) ->
     if declared in kind.media_types:
         if sniff.matches(declared, head):
             return declared
-        raise UnsupportedMediaType(f"The content is not a real {declared} file.")
+        raise UnsupportedMediaType("The content is not a real {media_type} file.",
+                                   media_type=declared)
     if declared in ("", "application/octet-stream"):
         candidates = [t for t in kind.media_types if sniff.matches(t, head)]
         if len(candidates) == 1:
             return candidates[0]
-    raise UnsupportedMediaType(f"Only {allowed} can be uploaded as this document.")
+    raise UnsupportedMediaType("Only {allowed} can be uploaded as this document.", allowed=allowed)
 
 
 class DocumentService:
@@ -362,12 +363,13 @@ class DocumentService:
     def _check_slot(self, consortium: Consortium, kind: DocumentKind, slot: str) -> None:
         if kind.per == "consortium":
             if slot:
-                raise UnknownKind(f"{kind.id} is one document for the whole consortium.")
+                raise UnknownKind("{kind} is one document for the whole consortium.", kind=kind.id)
             return
         try:
             member_id = uuid.UUID(slot)
         except ValueError:
-            raise UnknownKind(f"{kind.id} is required once per partner: name the partner.") \
+            raise UnknownKind("{kind} is required once per partner: name the partner.",
+                              kind=kind.id) \
                 from None
         member = self.session.get(ConsortiumMember, member_id)
         # Only the canonical spelling: one partner must never have two slots for one kind.
@@ -420,7 +422,8 @@ class DocumentService:
             while chunk is not None:
                 size += len(chunk)
                 if size > limit:
-                    raise TooLarge(f"The file is larger than the limit of {limit // 1048576} MiB.")
+                    raise TooLarge("The file is larger than the limit of {limit} MiB.",
+                                   limit=limit // 1048576)
                 plain_hash.update(chunk)
                 emit(encryptor.update(chunk))
                 chunk = next(rest, None)

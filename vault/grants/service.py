@@ -118,7 +118,7 @@ class GrantService:
         ``InvalidReason``, ``NotConflicted`` or ``DuplicateRequest``."""
         reason = reason.strip()
         if not reason or len(reason) > MAX_REASON:
-            raise InvalidReason(f"Give a reason of 1 to {MAX_REASON} characters.")
+            raise InvalidReason("Give a reason of 1 to {limit} characters.", limit=MAX_REASON)
         if actor.user_id is None or not self._conflicted(actor.user_id, consortium.id):
             raise NotConflicted("You have no conflict with this consortium; "
                                 "no second officer's approval is needed.")

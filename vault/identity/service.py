@@ -74,9 +74,11 @@ def check_password_rules(password: str, *, email: str = "", display_name: str = 
     """
     length = len(password)
     if length < MIN_PASSWORD_LENGTH:
-        raise WeakPassword(f"Passwords must be at least {MIN_PASSWORD_LENGTH} characters long.")
+        raise WeakPassword("Passwords must be at least {limit} characters long.",
+                           limit=MIN_PASSWORD_LENGTH)
     if length > MAX_PASSWORD_LENGTH:
-        raise WeakPassword(f"Passwords must be at most {MAX_PASSWORD_LENGTH} characters long.")
+        raise WeakPassword("Passwords must be at most {limit} characters long.",
+                           limit=MAX_PASSWORD_LENGTH)
     lowered = password.casefold()
     if lowered in _common_passwords() or len(set(lowered)) <= 2:
         raise WeakPassword("This password is too common. Choose another one.")
@@ -137,13 +139,13 @@ class IdentityService:
         """Create an account; raises ``InvalidEmail``, ``DuplicateEmail`` or ``WeakPassword``."""
         email = email.strip()
         if not _EMAIL.match(email) or len(email) > 254:
-            raise InvalidEmail(f"{email!r} is not a valid e-mail address.")
+            raise InvalidEmail("{email} is not a valid e-mail address.", email=repr(email))
         display_name = display_name.strip()
         if not display_name or len(display_name) > 200:
             raise InvalidEmail("A display name of 1 to 200 characters is required.")
         key = email_key(email)
         if self.find_by_email(email) is not None:
-            raise DuplicateEmail(f"An account with e-mail {email} already exists.")
+            raise DuplicateEmail("An account with e-mail {email} already exists.", email=email)
         check_password_rules(password, email=email, display_name=display_name)
         user = User(
             id=uuid.uuid4(),
@@ -164,7 +166,8 @@ class IdentityService:
             with self.session.begin_nested():
                 self.session.flush()
         except IntegrityError:
-            raise DuplicateEmail(f"An account with e-mail {email} already exists.") from None
+            raise DuplicateEmail("An account with e-mail {email} already exists.",
+                                 email=email) from None
         return user
 
     def find_by_email(self, email: str) -> User | None:
@@ -204,7 +207,8 @@ class IdentityService:
         """The registered organisation with this name; raises ``UnknownOrganization``."""
         organization = self.session.scalar(select(Organization).where(Organization.name == name))
         if organization is None:
-            raise UnknownOrganization(f"No organisation named {name!r} is registered.")
+            raise UnknownOrganization("No organisation named {name} is registered.",
+                                      name=repr(name))
         return organization
 
     def deactivate(self, email: str) -> tuple[User, list[ApiToken]]:
@@ -212,7 +216,7 @@ class IdentityService:
         the tokens revoked now. Raises ``UnknownUser``."""
         user = self.find_by_email(email)
         if user is None:
-            raise UnknownUser(f"No account has e-mail {email}.")
+            raise UnknownUser("No account has e-mail {email}.", email=email)
         user.active = False
         return user, self.end_all_sessions(user)
 
@@ -268,7 +272,7 @@ class IdentityService:
         revoked now; raises ``UnknownUser``."""
         user = self.find_by_email(email)
         if user is None:
-            raise UnknownUser(f"No account has e-mail {email}.")
+            raise UnknownUser("No account has e-mail {email}.", email=email)
         user.totp_secret_sealed = None
         user.totp_pending_sealed = None
         user.totp_enabled_at = None
@@ -451,7 +455,7 @@ class IdentityService:
         if not 1 <= days <= self.token_max_days:
             raise InvalidToken("A token lives 1 to {max} days.", max=self.token_max_days)
         if not user.active:
-            raise UnknownUser(f"{user.email} is deactivated.")
+            raise UnknownUser("{email} is deactivated.", email=user.email)
         token = TOKEN_PREFIX + crypto.random_token(32)
         row = ApiToken(
             user_id=user.id, name=name, digest=crypto.digest_secret(token),

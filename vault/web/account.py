@@ -115,7 +115,7 @@ def change_password() -> Response | tuple[str, int]:
     except InvalidCredentials:
         return again(_("The current password is wrong."), 400)
     except WeakPassword as error:
-        return again(_(str(error)), 400)
+        return again(error.translated(_), 400)
     audit(Tag.PASSWORD_CHANGED, target={"account": account.id})
     record_revoked_tokens(account, revoked, "password changed")
     logout_user()
@@ -150,7 +150,7 @@ def regenerate_codes() -> str | tuple[str, int] | Response:
     code = (form.code.data or "").strip()
     try:
         if not mfa.looks_like_totp(code):
-            raise InvalidCode("not a TOTP code")
+            raise InvalidCode("Enter the six-digit code from your authenticator app.")
         identity.verify_second_factor(account, code)
     except AccountLocked as error:
         flash(locked_message(error), "error")
@@ -218,7 +218,7 @@ def create_token() -> tuple[str, int]:
             account, (form.name.data or "").strip(), form.days.data,
             mfa_verified=mfa_verified)
     except InvalidToken as error:
-        flash(_(error.template, **error.values), "error")
+        flash(error.translated(_), "error")
         return _page(400, token_form=form)
     audit(Tag.TOKEN_CREATED, target={"account": account.id, "token": row.prefix,
                                      "expires": row.expires_at.isoformat(),
