@@ -8,7 +8,6 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -135,11 +134,6 @@ class WatermarkCopies:
         """The copy with this code, if any (typed codes are normalised first)."""
         normalised = normalise_code(code)
         return self.session.get(WatermarkCopy, normalised) if normalised else None
-
-    def of_version(self, version: DocumentVersion) -> list[WatermarkCopy]:
-        """Every copy of a version, oldest first."""
-        return list(self.session.scalars(select(WatermarkCopy).where(
-            WatermarkCopy.version_id == version.id).order_by(WatermarkCopy.issued_at)))
 
     def _new_code(self) -> str:
         while True:  # 50 random bits: a collision is astronomically rare, but never reused
