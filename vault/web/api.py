@@ -19,7 +19,8 @@ from vault.documents.submissions import SubmissionService
 from vault.policy.actions import Action
 from vault.web.audit import export_response
 from vault.web.context import actor, authorize, authorizer, db, runtime, user
-from vault.web.documents import load_document, load_submission, receive_upload, send_version
+from vault.web.documents import receive_upload, send_version
+from vault.web.loaders import load_document, load_submission
 from vault.web.openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")

@@ -27,7 +27,8 @@ from vault.programmes.models import Programme
 from vault.programmes.service import ProgrammeService
 from vault.web.api import bp
 from vault.web.context import actor, authorize, db, request_info, user
-from vault.web.nda import load_programme, nda_service, needs_mfa_error
+from vault.web.loaders import load_programme
+from vault.web.nda import nda_service, needs_mfa_error
 
 
 def _programme(code: object) -> tuple[Programme, ProgrammeDefinition]:

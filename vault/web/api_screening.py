@@ -19,8 +19,8 @@ from vault.policy.actions import Action
 from vault.screening.models import SubmissionReceipt
 from vault.web.api import bp
 from vault.web.context import actor, audit
-from vault.web.documents import load_submission
 from vault.web.i18n import current_locale
+from vault.web.loaders import load_submission
 from vault.web.screening import (
     finding_row,
     open_until,

@@ -22,11 +22,10 @@ from vault.policy.actions import Action
 from vault.web.api import bp
 from vault.web.context import actor, authorize, db
 from vault.web.i18n import gettext as _
-from vault.web.nda import load_programme
+from vault.web.loaders import load_programme, load_round
 from vault.web.stages import (
     MAX_IMPORT_BYTES,
     imports_service,
-    load_round,
     problems,
     ranking_rows,
     rounds_service,

@@ -35,7 +35,8 @@ from vault.policy.actions import Action
 from vault.programmes.definition import DocumentKind
 from vault.web.api import bp
 from vault.web.context import actor, audit_log, commit_so_far, db, request_info, runtime, user
-from vault.web.documents import READ_SIZE, document_kind, load_submission
+from vault.web.documents import READ_SIZE, document_kind
+from vault.web.loaders import load_submission
 
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,termination,expiration"

@@ -36,9 +36,9 @@ from vault.display import KST
 from vault.identity.models import User
 from vault.policy.actions import Action
 from vault.web.context import audit, authorize, commit_so_far, db, runtime, user
-from vault.web.documents import load_document
 from vault.web.forms import EmptyForm
 from vault.web.i18n import gettext as _
+from vault.web.loaders import load_document
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 

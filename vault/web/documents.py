@@ -34,7 +34,6 @@ from vault.documents.copies import PDF, NotWatermarkable, WatermarkCopies
 from vault.documents.errors import (
     ContentIntegrityError,
     DocumentError,
-    DocumentNotFound,
     SubmissionLocked,
     TooLarge,
     UnknownKind,
@@ -62,6 +61,8 @@ from vault.web.context import (
 )
 from vault.web.forms import EmptyForm, PartnerForm
 from vault.web.i18n import gettext as _
+from vault.web.loaders import load_document, load_submission
+from vault.web.screening import submission_panel
 
 bp = Blueprint("documents", __name__)
 integrity_log = logging.getLogger("vault.integrity")
@@ -75,31 +76,7 @@ RESUMABLE_ABOVE = 100 * 1048576
 RESUMABLE_CHUNK = 8 * 1048576
 
 
-# -- loading with the access check ---------------------------------------------------------
-
-def load_submission(submission_id: uuid.UUID, action: Action = Action.SUBMISSION_VIEW
-                    ) -> Submission:
-    """The submission if the actor may see it; 404 otherwise (existence is not revealed)."""
-    submission = SubmissionService(db()).get(submission_id)
-    if submission is None:
-        raise DocumentNotFound("No such submission.")
-    target = {"consortium": submission.consortium_id, "submission": submission.id}
-    authorize(Action.SUBMISSION_VIEW, submission, target=target,
-              denied=DocumentNotFound("No such submission."))
-    if action is not Action.SUBMISSION_VIEW:
-        authorize(action, submission, target=target)
-    return submission
-
-
-def load_document(document_id: uuid.UUID, action: Action = Action.DOCUMENT_VIEW) -> Document:
-    """The document if the actor may take ``action`` on it (view its metadata by default);
-    404 otherwise, exactly like an id that does not exist."""
-    document = runtime().documents(db()).get(document_id)
-    authorize(action, document,
-              target={"consortium": document.submission.consortium_id, "document": document.id},
-              denied=DocumentNotFound("No such document."))
-    return document
-
+# -- document kinds -------------------------------------------------------------------------
 
 def document_kind(submission: Submission, kind_id: str) -> DocumentKind:
     """The programme's definition of a document kind; raises ``UnknownKind``."""
@@ -248,9 +225,6 @@ def _send_stamped(service: DocumentService, version: DocumentVersion,
 def submission_page(submission_id: uuid.UUID) -> str:
     """A submission: its state and deadline, the decision, receipts and live checklist, its
     required documents with their versions, and the partner list."""
-    # Imported here: the screening pages import this module's loaders.
-    from vault.web.screening import submission_panel
-
     submission = load_submission(submission_id)
     consortium = submission.consortium
     documents = runtime().documents(db())

@@ -41,10 +41,9 @@ from vault.programmes.definition import ProgrammeDefinition, Stage
 from vault.programmes.service import ProgrammeService
 from vault.web.assignments import service as assignment_service
 from vault.web.context import actor, allowed, audit, authorize, authorizer, db, runtime, user
-from vault.web.documents import load_submission
 from vault.web.forms import EmptyForm
 from vault.web.i18n import gettext as _
-from vault.web.nda import load_programme
+from vault.web.loaders import load_programme, load_submission
 
 bp = Blueprint("evaluation", __name__, url_prefix="/evaluation")
 

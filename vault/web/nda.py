@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
-from werkzeug.exceptions import NotFound
 from wtforms import BooleanField, StringField
 from wtforms.validators import Length
 
@@ -19,7 +18,6 @@ from vault.nda.service import NdaService
 from vault.policy.actions import Action
 from vault.programmes.definition import ProgrammeDefinition
 from vault.programmes.models import Programme
-from vault.programmes.service import ProgrammeService
 from vault.web.context import (
     actor,
     allowed,
@@ -31,6 +29,7 @@ from vault.web.context import (
     user,
 )
 from vault.web.i18n import gettext as _
+from vault.web.loaders import load_programme
 
 bp = Blueprint("nda", __name__, url_prefix="/nda")
 
@@ -47,15 +46,6 @@ class NdaAcceptForm(FlaskForm):
 def nda_service() -> NdaService:
     """The NDA service on the request's session, recording in the request's audit log."""
     return NdaService(db(), clock=runtime().clock, audit=audit_log(), request=request_info())
-
-
-def load_programme(code: str) -> tuple[Programme, ProgrammeDefinition]:
-    """The programme and its definition; 404 for an unknown code."""
-    programme = ProgrammeService(db()).by_code(code)
-    definition = runtime().definitions.get(code)
-    if programme is None or definition is None:
-        raise NotFound()
-    return programme, definition
 
 
 def needs_mfa_error(message: str) -> NdaNeedsMfa | None:

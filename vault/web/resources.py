@@ -35,9 +35,8 @@ from vault.resources.service import (
     model_order,
 )
 from vault.web.context import actor, allowed, audit, authorize, authorizer, db, runtime, user
-from vault.web.documents import load_submission
 from vault.web.i18n import gettext as _
-from vault.web.nda import load_programme
+from vault.web.loaders import load_programme, load_submission
 
 bp = Blueprint("resources", __name__)
 

@@ -29,11 +29,10 @@ from vault.screening.models import SubmissionReceipt
 from vault.screening.service import ScreeningService
 from vault.screening.workflow import OUTCOMES, TRANSITIONS, SubmissionWorkflow
 from vault.web.context import actor, allowed, audit, authorize, commit_so_far, db, runtime
-from vault.web.documents import load_submission
 from vault.web.forms import EmptyForm
 from vault.web.i18n import current_locale
 from vault.web.i18n import gettext as _
-from vault.web.nda import load_programme
+from vault.web.loaders import load_programme, load_submission
 
 bp = Blueprint("screening", __name__)
 

@@ -40,11 +40,10 @@ from vault.web.context import (
     rollback_request,
     runtime,
 )
-from vault.web.documents import load_submission
 from vault.web.forms import EmptyForm
 from vault.web.i18n import current_locale
 from vault.web.i18n import gettext as _
-from vault.web.nda import load_programme
+from vault.web.loaders import load_programme, load_submission
 from vault.web.screening import bp, precheck
 
 #: Values of the overview's ``result`` filter.

@@ -36,7 +36,7 @@ from vault.web.context import actor, allowed, authorize, authorizer, db, runtime
 from vault.web.forms import EmptyForm
 from vault.web.i18n import current_locale
 from vault.web.i18n import gettext as _
-from vault.web.nda import load_programme
+from vault.web.loaders import load_programme, load_round
 
 bp = Blueprint("stages", __name__)
 
@@ -92,24 +92,6 @@ def imports_service() -> ComponentImports:
     """The component imports service on the request's session."""
     return ComponentImports(db(), cipher=runtime().cipher, clock=runtime().clock,
                             definitions=runtime().definitions)
-
-
-def round_target(programme: Programme, stage_id: str, **extra: object) -> dict[str, object]:
-    """The audit target of an access to a round (never a score or a reason)."""
-    return {"programme": programme.code, "stage": stage_id[:64], **extra}
-
-
-def load_round(code: str, stage_id: str, action: Action
-               ) -> tuple[Programme, ProgrammeDefinition, Stage]:
-    """The programme, its definition and the stage if the actor may take ``action`` on the
-    programme's rounds; 404 for an unknown programme or stage, 403 when refused."""
-    programme, definition = load_programme(code)
-    authorize(action, programme, target=round_target(programme, stage_id))
-    try:
-        stage = definition.stage(stage_id)
-    except KeyError:
-        abort(404)
-    return programme, definition, stage
 
 
 def figure(value: object) -> str | None:

@@ -15,7 +15,8 @@ from vault.programmes.definition import Stage
 from vault.programmes.models import Programme
 from vault.spreadsheets import rows_csv
 from vault.web.context import actor, runtime
-from vault.web.stages import bp, imports_service, load_round, rounds_service
+from vault.web.loaders import load_round
+from vault.web.stages import bp, imports_service, rounds_service
 
 
 @bp.get("/stages/<code>/<stage_id>/imports/<component_id>/template.csv")

@@ -17,7 +17,7 @@ from flask import render_template
 from vault.documents.models import Submission
 from vault.policy.actions import Action
 from vault.web.context import allowed, authorize
-from vault.web.documents import load_submission
+from vault.web.loaders import load_submission
 from vault.web.stages import bp, figure, rounds_service
 
 

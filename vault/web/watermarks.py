@@ -12,7 +12,8 @@ from vault.documents.copies import PDF, WatermarkCopies
 from vault.policy.actions import Action
 from vault.programmes.service import ProgrammeService
 from vault.web.context import actor, allowed, audit, authorize, authorizer, db, runtime
-from vault.web.documents import load_document, needs_watermark
+from vault.web.documents import needs_watermark
+from vault.web.loaders import load_document
 
 bp = Blueprint("watermarks", __name__)
 
