@@ -43,7 +43,7 @@ run: $(STAMP)
 	@echo
 	@echo "Serving the vault on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
 	VAULT_MODE=development VAULT_DATA_DIR=$(DATA_DIR) exec $(BIN)/gunicorn \
-		-c python:vault.gunicorn_config --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+		-c python:vault.web.gunicorn_config --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 ## test: lint, then the suite on SQLite and on PostgreSQL (when one is reachable) side by side,
 ## one pass per core; each pass's output is printed whole when it ends

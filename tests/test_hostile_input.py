@@ -72,9 +72,7 @@ def test_every_json_endpoint_parses_through_the_request_and_nothing_else():
     # bypass it.
     for source in WEB.rglob("*.py"):
         text = source.read_text(encoding="utf-8")
-        assert not re.search(r"json\.loads?\(\s*request", text), source
-        assert "request.data" not in text or "json" not in text.split("request.data")[1][:40], \
-            source
+        assert not re.search(r"json\.loads?\(\s*(flask\.)?request", text), source
 
 
 def test_bidi_controls_never_reach_a_page_or_a_download_name(applicant, team, runtime):

@@ -148,7 +148,7 @@ def _serve(env: dict[str, str], printed: str, data_dir: Path) -> Iterator[Served
     """gunicorn with two workers on a free loopback port, until the generator is closed."""
     port = _free_port()
     server = subprocess.Popen(
-        [str(BIN / "gunicorn"), "-c", "python:vault.gunicorn_config", "--workers", "2",
+        [str(BIN / "gunicorn"), "-c", "python:vault.web.gunicorn_config", "--workers", "2",
          "--threads", "2", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"

@@ -135,7 +135,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         # key would otherwise answer every download with a 500 and a false integrity alarm.
         runtime.verify_keys()
     except BaseException:
-        runtime.engine.dispose()
+        runtime.close()
         raise
     app.extensions["vault"] = runtime
 

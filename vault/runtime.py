@@ -106,7 +106,8 @@ class Runtime:
             self.keys.verify()
             return
         try:
-            with self.sessions() as session:
+            # A read session: on SQLite the check takes no write lock from running workers.
+            with (self.read_sessions or self.sessions)() as session:
                 KeyService(session, keys=self.keys, clock=self.clock).verify_provider()
                 session.rollback()
         except (OperationalError, ProgrammingError):

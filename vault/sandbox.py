@@ -76,6 +76,13 @@ _PIPE_BYTES = 1024 * 1024
 _context = multiprocessing.get_context("forkserver")
 
 
+#: Reasons of failures of the moment rather than of the work: the machine lacks the network
+#: filter, or the child crashed or was killed from outside. Any other failure (a time, CPU or
+#: memory limit, an error raised by the work) happens again on the same input, so callers may
+#: keep it instead of trying again.
+MOMENTARY_FAILURES = ("network isolation unavailable", "crashed", "killed")
+
+
 class SandboxError(Exception):
     """The limited call failed: timed out, hit a limit, crashed, or raised an unexpected error.
 
@@ -85,6 +92,11 @@ class SandboxError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+    @property
+    def momentary(self) -> bool:
+        """Whether trying again may succeed (see :data:`MOMENTARY_FAILURES`)."""
+        return self.reason.startswith(MOMENTARY_FAILURES)
 
 
 @dataclass(frozen=True)

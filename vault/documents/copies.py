@@ -28,10 +28,6 @@ from vault.sandbox import SandboxError
 PDF = "application/pdf"
 
 
-#: Sandbox failures that are facts of the file (it needs more than the limit, and always will):
-#: kept as the version's refusal. The others (a crash, a kill, no network isolation) are of the
-#: moment, and the next reader tries again.
-_KEPT_SANDBOX_FAILURES = ("timed out", "cpu limit", "memory limit")
 _UNREADABLE = "This PDF could not be prepared for reading (unreadable: {reason})."
 
 
@@ -102,8 +98,8 @@ class WatermarkCopies:
         try:
             stamped = stamp_pdf_limited(plaintext, stamp)
         except SandboxError as error:
-            raise _refused(error.reason, keep=error.reason.startswith(
-                _KEPT_SANDBOX_FAILURES)) from None
+            # A limit the file needs more than is kept as its refusal; a crash is tried again.
+            raise _refused(error.reason, keep=not error.momentary) from None
         except WatermarkError as error:
             # Raised by the stamper on the file's own structure: it will raise it again.
             raise _refused(str(error), keep=True) from None

@@ -436,6 +436,11 @@ class IdentityService:
 
     # -- API tokens -----------------------------------------------------------------------
 
+    @property
+    def default_token_days(self) -> int:
+        """The lifetime of a token whose creator names none: 30 days, or the maximum if less."""
+        return min(DEFAULT_TOKEN_DAYS, self.token_max_days)
+
     def create_token(self, user: User, name: str, days: int | None, *,
                      mfa_verified: bool = False) -> tuple[str, ApiToken]:
         """A new bearer token for the user, valid for ``days`` (at most ``token_max_days``;
@@ -451,7 +456,7 @@ class IdentityService:
         if not name or len(name) > 100:
             raise InvalidToken("A token name of 1 to 100 characters is required.")
         if days is None:
-            days = min(DEFAULT_TOKEN_DAYS, self.token_max_days)
+            days = self.default_token_days
         if not 1 <= days <= self.token_max_days:
             raise InvalidToken("A token lives 1 to {max} days.", max=self.token_max_days)
         if not user.active:

@@ -43,7 +43,7 @@ from vault.documents.errors import ContentIntegrityError, DocumentShredded
 from vault.documents.models import DocumentVersion
 from vault.documents.service import DocumentService
 from vault.programmes.definition import PdfRules
-from vault.sandbox import Limits
+from vault.sandbox import MOMENTARY_FAILURES, Limits
 from vault.screening.analysis import PdfFacts, analyse_pdf
 from vault.screening.models import PdfAnalysis, PdfAnalysisClaim
 
@@ -54,8 +54,7 @@ Key = tuple[uuid.UUID, str]
 #: Outcomes that are not facts of the file but of its storage or of this machine: they are
 #: not kept, and the next request tries again. Everything else is kept, a time-out or a
 #: CPU or memory limit included: a file that needs more than the limit always will.
-_PASSING_REASONS = ("integrity check failed", "destroyed", "network isolation unavailable",
-                    "crashed", "killed")
+_PASSING_REASONS = ("integrity check failed", "destroyed", *MOMENTARY_FAILURES)
 #: Rows read per query when looking analyses up.
 _CHUNK = 500
 

@@ -308,7 +308,7 @@ class ScreeningService:
         (analysed after ``release()``, without touching the database; stored afterwards)."""
         wanted = {(d.version_id, digest): item.submission.id
                   for item in gathered for d, digest in item.documents if digest}
-        results = self._cached(wanted)
+        results = cached(self.session, wanted)
         kinds = {kind.id: kind for kind in definition.document_kinds}
         jobs: dict[tuple[uuid.UUID, str], _Job] = {}
         pending = {item.submission.id: 0 for item in gathered}
@@ -432,11 +432,6 @@ class ScreeningService:
                     finished(job, future.result())
                 while len(running) < workers and start_next():
                     pass
-
-    def _cached(self, wanted: Mapping[tuple[uuid.UUID, str], object]
-                ) -> dict[tuple[uuid.UUID, str], PdfFacts]:
-        """The kept analyses among ``wanted``."""
-        return cached(self.session, wanted)
 
 
 def _analysis_job(job: _Job) -> AnalysisJob:

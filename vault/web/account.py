@@ -22,7 +22,6 @@ from vault.identity.errors import (
     InvalidToken,
     WeakPassword,
 )
-from vault.identity.service import DEFAULT_TOKEN_DAYS
 from vault.web.auth import enrolment_step, locked_message, record_revoked_tokens
 from vault.web.context import actor, audit, db, runtime, user
 from vault.web.forms import CodeForm, EmptyForm, PasswordChangeForm
@@ -78,7 +77,7 @@ def _page(status: int = 200, **overrides: object) -> tuple[str, int]:
         "tokens": identity.tokens(account),
         "now": runtime().clock(),
         "session_mfa": actor().mfa,
-        "default_days": min(DEFAULT_TOKEN_DAYS, max_days),
+        "default_days": identity.default_token_days,
         "new_token": None,
     }
     context.update(overrides)

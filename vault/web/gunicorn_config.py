@@ -1,4 +1,5 @@
-"""gunicorn's settings for serving the vault: ``gunicorn -c python:vault.gunicorn_config wsgi:app``.
+"""gunicorn's settings for serving the vault:
+``gunicorn -c python:vault.web.gunicorn_config wsgi:app``.
 
 Options given on the command line override these. gthread workers keep large uploads from being
 cut by gunicorn's worker timeout (a sync worker is killed after ``timeout`` seconds of one
